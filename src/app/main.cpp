@@ -1,0 +1,24 @@
+// sluice — outbound mail transfer agent. The command line: one binary, one subcommand per job.
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "app/serve.h"
+#include "app/version.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"sluice — an outbound MTA that learns and respects each receiver's limits"};
+  app.set_version_flag(
+      "--version", std::string("sluice ") + sluice::kVersion + " (commit " + sluice::kCommit + ")");
+  app.require_subcommand(1);
+
+  sluice::ServeOptions serve_options;
+  CLI::App* serve = app.add_subcommand("serve", "Run the MTA: accept, spool and deliver mail");
+  serve->add_option("-c,--config", serve_options.config_path, "Configuration file (TOML)")
+      ->capture_default_str();
+  serve->add_flag("--check-config", serve_options.check_only,
+                  "Validate the configuration and exit (0 when valid, 78 when not)");
+
+  CLI11_PARSE(app, argc, argv);
+  if (serve->parsed()) return sluice::serve(serve_options);
+  return 0;
+}

@@ -1,0 +1,144 @@
+#include "config/config.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <tuple>
+
+#include "config/config_reader.h"
+#include "core/text.h"
+
+namespace sluice::config {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::optional<std::string> parse_endpoint(std::string_view s, Endpoint& out) {
+  // host:port, [v6]:port
+  std::string_view host, port;
+  if (!s.empty() && s.front() == '[') {
+    const size_t close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      return "expected \"[IPv6]:port\"";
+    }
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+    unsigned char buf[16];
+    if (inet_pton(AF_INET6, std::string(host).c_str(), buf) != 1) return "invalid IPv6 address";
+  } else {
+    const size_t colon = s.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return "expected \"address:port\"";
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    unsigned char buf[4];
+    if (host != "localhost" && inet_pton(AF_INET, std::string(host).c_str(), buf) != 1) {
+      return "expected an IPv4 address, [IPv6] or localhost before the port";
+    }
+  }
+  auto p = parse_u64(port);
+  if (!p || *p == 0 || *p > 65535) return "port must be 1..65535";
+  out = Endpoint{std::string(host), static_cast<uint16_t>(*p)};
+  return std::nullopt;
+}
+
+void read_sections(const toml::table& root, const std::string& file, Config& c,
+                   std::vector<ConfigError>& errors) {
+  auto section = [&](std::string_view name) {
+    const toml::node* n = root.get(name);
+    if (n && !n->is_table()) {
+      errors.push_back({file, n->source().begin.line, n->source().begin.column, std::string(name),
+                        "expected a table [" + std::string(name) + "]"});
+      n = nullptr;
+    }
+    return Section(n ? n->as_table() : nullptr, std::string(name), file, &errors);
+  };
+
+  Section server = section("server");
+  server.string("hostname", c.server.hostname);
+  server.u32("threads", c.server.threads, 0, 256);
+  server.duration("shutdown_grace", c.server.shutdown_grace, milliseconds(0),
+                  milliseconds(600'000));
+  server.finish();
+
+  Section smtp = section("smtp");
+  smtp.parsed<Endpoint>("listen", c.smtp.listen, parse_endpoint);
+  smtp.finish();
+
+  Section http = section("http");
+  http.parsed<Endpoint>("listen", c.http.listen, parse_endpoint);
+  http.finish();
+
+  Section spool = section("spool");
+  spool.string("path", c.spool.path);
+  spool.finish();
+
+  Section log = section("log");
+  log.string("path", c.log.path);
+  log.finish();
+
+  static constexpr std::string_view kSections[] = {"server", "smtp", "http", "spool", "log"};
+  for (const auto& [k, v] : root) {
+    bool known = false;
+    for (auto s : kSections) known = known || k.str() == s;
+    if (!known) {
+      errors.push_back({file, v.source().begin.line, v.source().begin.column, std::string(k.str()),
+                        "unknown section or key"});
+    }
+  }
+}
+
+}  // namespace
+
+std::string Endpoint::str() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+std::string ConfigError::str() const {
+  // Appends piece by piece: GCC 12 warns falsely (-Wrestrict) on "literal" + std::string
+  // temporaries.
+  std::string out = file;
+  if (line) {
+    out.append(":").append(std::to_string(line));
+    out.append(":").append(std::to_string(column));
+  }
+  out.append(": ");
+  if (!key.empty()) out.append(key).append(": ");
+  return out.append(message);
+}
+
+ConfigResult load_config_text(std::string_view text, const std::string& name) {
+  std::vector<ConfigError> errors;
+  toml::table root;
+  try {
+    root = toml::parse(text, name);
+  } catch (const toml::parse_error& e) {
+    errors.push_back(
+        {name, e.source().begin.line, e.source().begin.column, "", std::string(e.description())});
+    return Unexpected<std::vector<ConfigError>>{std::move(errors)};
+  }
+  Config c;
+  c.source = name;
+  read_sections(root, name, c, errors);
+  // In file order, as an editor would walk them.
+  std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
+  if (!errors.empty()) return Unexpected<std::vector<ConfigError>>{std::move(errors)};
+  return c;
+}
+
+ConfigResult load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Unexpected<std::vector<ConfigError>>{
+        {ConfigError{path, 0, 0, "", "cannot open the configuration file"}}};
+  }
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return load_config_text(buf.str(), path);
+}
+
+}  // namespace sluice::config

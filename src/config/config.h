@@ -1,0 +1,80 @@
+// sluice's configuration: typed, with defaults and bounds, loaded from TOML.
+//
+// Every key has a default (an empty file is a working configuration — etc/sluice.toml spells the
+// defaults out), a type and, where it matters, a minimum and maximum. Loading reports every
+// mistake at once, each naming the file, line, column and key: unknown sections or keys (a typo
+// must not silently fall back to a default), wrong types, values out of range, unparseable units.
+// doc/config.md lists every key.
+//
+// Relative paths are taken relative to the working directory sluice starts in.
+// Plain values; loading is a pure function of the file's text.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/units.h"
+#include "core/status.h"
+
+namespace sluice::config {
+
+// "127.0.0.1:2525", "[::1]:2525", "localhost:8025".
+struct Endpoint {
+  std::string host;
+  uint16_t port = 0;
+  std::string str() const;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+struct ServerConfig {
+  std::string hostname = "localhost";  // EHLO name and banner name
+  uint32_t threads = 0;                // io_context threads; 0: one per core
+  Duration shutdown_grace{30'000};     // graceful phase of shutdown before sessions are cut
+};
+
+struct SmtpConfig {
+  Endpoint listen{"127.0.0.1", 2525};
+};
+
+struct HttpConfig {
+  Endpoint listen{"127.0.0.1", 8025};
+};
+
+struct SpoolConfig {
+  std::string path = "var/spool";  // RocksDB directory
+};
+
+struct LogConfig {
+  std::string path = "var/log/sluice.jsonl";  // JSON-lines event log
+};
+
+struct Config {
+  std::string source;  // the file it was loaded from ("" for defaults)
+  ServerConfig server;
+  SmtpConfig smtp;
+  HttpConfig http;
+  SpoolConfig spool;
+  LogConfig log;
+};
+
+struct ConfigError {
+  std::string file;
+  uint32_t line = 0;  // 1-based; 0 when unknown
+  uint32_t column = 0;
+  std::string key;  // dotted, e.g. "smtp.listen"; empty for syntax errors
+  std::string message;
+
+  // "etc/sluice.toml:12:1: smtp.listen: port must be 1..65535"
+  std::string str() const;
+};
+
+using ConfigResult = Result<Config, std::vector<ConfigError>>;
+
+// Loads and validates a file.
+ConfigResult load_config_file(const std::string& path);
+
+// Loads and validates TOML text; `name` is what errors call the file.
+ConfigResult load_config_text(std::string_view text, const std::string& name);
+
+}  // namespace sluice::config

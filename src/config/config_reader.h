@@ -1,0 +1,67 @@
+// Reads one TOML table into typed fields, collecting errors instead of stopping at the first.
+//
+// A Section is used like a schema: each call names a key, the field it fills, and its bounds;
+// a missing key leaves the field's default. finish() reports every key nobody asked for. Errors
+// name the file, line, column and dotted key. Internal to src/config (it exposes toml++).
+// Not thread-safe; one reader per load.
+#pragma once
+
+#include <toml++/toml.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "config/config.h"
+
+namespace sluice::config {
+
+class Section {
+ public:
+  // `table` may be null (section absent: every field keeps its default).
+  Section(const toml::table* table, std::string prefix, std::string file,
+          std::vector<ConfigError>* errors);
+
+  void string(std::string_view key, std::string& out, bool allow_empty = false);
+  void u32(std::string_view key, uint32_t& out, uint32_t min, uint32_t max);
+  void size(std::string_view key, uint64_t& out, uint64_t min, uint64_t max);
+  void duration(std::string_view key, Duration& out, Duration min, Duration max);
+  // A string checked by `parse`, which returns an error message or nullopt when valid.
+  template <class T>
+  void parsed(std::string_view key, T& out,
+              const std::function<std::optional<std::string>(std::string_view, T&)>& parse);
+
+  // Reports keys present in the table that no call above asked for.
+  void finish();
+
+ private:
+  const toml::node* find(std::string_view key);
+  void error(const toml::node* at, std::string_view key, std::string message);
+  std::optional<std::string> string_value(std::string_view key, const toml::node* n);
+
+  const toml::table* table_;
+  std::string prefix_;
+  std::string file_;
+  std::vector<ConfigError>* errors_;
+  std::unordered_set<std::string> known_;
+};
+
+template <class T>
+void Section::parsed(std::string_view key, T& out,
+                     const std::function<std::optional<std::string>(std::string_view, T&)>& parse) {
+  const toml::node* n = find(key);
+  if (!n) return;
+  auto text = string_value(key, n);
+  if (!text) return;
+  T value = out;
+  if (auto msg = parse(*text, value)) {
+    error(n, key, *msg);
+    return;
+  }
+  out = std::move(value);
+}
+
+}  // namespace sluice::config

@@ -1,0 +1,129 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+namespace sluice::config {
+namespace {
+
+std::vector<ConfigError> errors_of(std::string_view text) {
+  auto r = load_config_text(text, "test.toml");
+  EXPECT_FALSE(r.ok()) << text;
+  return r.ok() ? std::vector<ConfigError>{} : r.error();
+}
+
+TEST(Config, EmptyFileGivesTheDefaults) {
+  auto r = load_config_text("", "empty.toml");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->smtp.listen, (Endpoint{"127.0.0.1", 2525}));
+  EXPECT_EQ(r->http.listen, (Endpoint{"127.0.0.1", 8025}));
+  EXPECT_EQ(r->spool.path, "var/spool");
+  EXPECT_EQ(r->server.threads, 0u);
+  EXPECT_EQ(r->server.shutdown_grace, std::chrono::seconds(30));
+}
+
+TEST(Config, ShippedDefaultConfigLoadsAndMatchesTheBuiltInDefaults) {
+  auto r = load_config_file(std::string(SLUICE_SOURCE_DIR) + "/etc/sluice.toml");
+  ASSERT_TRUE(r.ok()) << (r.ok() ? "" : r.error()[0].str());
+  auto d = load_config_text("", "empty.toml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(r->smtp.listen, d->smtp.listen);
+  EXPECT_EQ(r->http.listen, d->http.listen);
+  EXPECT_EQ(r->spool.path, d->spool.path);
+  EXPECT_EQ(r->log.path, d->log.path);
+  EXPECT_EQ(r->server.hostname, d->server.hostname);
+  EXPECT_EQ(r->server.shutdown_grace, d->server.shutdown_grace);
+}
+
+TEST(Config, ReadsEveryKey) {
+  auto r = load_config_text(R"(
+[server]
+hostname = "mta1.example.net"
+threads = 4
+shutdown_grace = "1m30s"
+[smtp]
+listen = "[::1]:25"
+[http]
+listen = "localhost:8080"
+[spool]
+path = "/var/lib/sluice"
+[log]
+path = "/var/log/sluice.jsonl"
+)",
+                            "full.toml");
+  ASSERT_TRUE(r.ok()) << (r.ok() ? "" : r.error()[0].str());
+  EXPECT_EQ(r->server.hostname, "mta1.example.net");
+  EXPECT_EQ(r->server.threads, 4u);
+  EXPECT_EQ(r->server.shutdown_grace, std::chrono::seconds(90));
+  EXPECT_EQ(r->smtp.listen, (Endpoint{"::1", 25}));
+  EXPECT_EQ(r->smtp.listen.str(), "[::1]:25");
+  EXPECT_EQ(r->http.listen.str(), "localhost:8080");
+  EXPECT_EQ(r->spool.path, "/var/lib/sluice");
+}
+
+TEST(Config, UnknownKeyNamesFileLineAndKey) {
+  auto e = errors_of("[smtp]\nlisten = \"127.0.0.1:25\"\nlistne = \"x\"\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].str(), "test.toml:3:10: smtp.listne: unknown key");
+}
+
+TEST(Config, UnknownSection) {
+  auto e = errors_of("\n[smpt]\nlisten = \"127.0.0.1:25\"\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].key, "smpt");
+  EXPECT_EQ(e[0].line, 2u);
+}
+
+TEST(Config, WrongTypes) {
+  auto e = errors_of("[server]\nthreads = \"four\"\nhostname = 7\n[smtp]\nlisten = 2525\n");
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e[0].str(), "test.toml:2:11: server.threads: expected an integer, found a string");
+  EXPECT_EQ(e[1].str(), "test.toml:3:12: server.hostname: expected a string, found an integer");
+  EXPECT_EQ(e[2].key, "smtp.listen");
+  EXPECT_EQ(e[2].line, 5u);
+  auto t = errors_of("smtp = 1\n");
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].message, "expected a table [smtp]");
+}
+
+TEST(Config, OutOfRangeValues) {
+  auto e = errors_of("[server]\nthreads = 1000\nshutdown_grace = \"1h\"\n");
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[0].str(), "test.toml:2:11: server.threads: value 1000 is out of range 0..256");
+  EXPECT_EQ(e[1].str(),
+            "test.toml:3:18: server.shutdown_grace: duration 1h is out of range 0s..10m");
+  auto neg = errors_of("[server]\nthreads = -1\n");
+  ASSERT_EQ(neg.size(), 1u);
+}
+
+TEST(Config, BadUnitsAndEndpoints) {
+  EXPECT_EQ(errors_of("[server]\nshutdown_grace = \"soon\"\n")[0].key, "server.shutdown_grace");
+  for (auto bad : {"\"127.0.0.1\"", "\"127.0.0.1:0\"", "\"127.0.0.1:70000\"", "\"example.com:25\"",
+                   "\"[::1:25\"", "\"[zz]:25\"", "\"\""}) {
+    auto e = errors_of(std::string("[smtp]\nlisten = ") + bad + "\n");
+    ASSERT_EQ(e.size(), 1u) << bad;
+    EXPECT_EQ(e[0].key, "smtp.listen");
+    EXPECT_EQ(e[0].line, 2u);
+  }
+  EXPECT_EQ(errors_of("[spool]\npath = \"\"\n")[0].message, "must not be empty");
+}
+
+TEST(Config, TomlSyntaxErrorNamesTheLine) {
+  auto e = errors_of("[server]\nthreads = \n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].line, 2u);
+  EXPECT_EQ(e[0].key, "");
+}
+
+TEST(Config, ReportsEveryErrorAtOnce) {
+  EXPECT_EQ(errors_of("[server]\nthreads = -1\nx = 1\n[smtp]\nlisten = \"nope\"\n[y]\n").size(),
+            4u);
+}
+
+TEST(Config, MissingFile) {
+  auto r = load_config_file("/nonexistent/sluice.toml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error()[0].str(), "/nonexistent/sluice.toml: cannot open the configuration file");
+}
+
+}  // namespace
+}  // namespace sluice::config

@@ -1,0 +1,122 @@
+"""End-to-end tests of the sluice binary's command line: --help, --version, serve --check-config,
+and serve's start and graceful stop on SIGTERM and SIGINT.
+
+Run by ctest (SLUICE_BIN and SLUICE_SOURCE_DIR set there), or by hand:
+    SLUICE_BIN=build/release/sluice python3 -m unittest -v tests/test_cli.py
+Waits are for events (a line on stderr, the process exiting), bounded by a timeout; nothing
+sleeps on the wall clock.
+"""
+import json
+import os
+import select
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("SLUICE_BIN", "build/release/sluice")
+SRC = os.environ.get("SLUICE_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TIMEOUT = 20  # seconds: an upper bound for the event, never a performance threshold
+
+
+def run(*args, cwd=None):
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=TIMEOUT, cwd=cwd)
+
+
+def wait_for_event(proc, name):
+    """Reads stderr JSON lines until one has event == name; returns the records seen."""
+    seen = []
+    deadline = time.monotonic() + TIMEOUT
+    buf = b""
+    fd = proc.stderr.fileno()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            rec = json.loads(line)
+            seen.append(rec)
+            if rec.get("event") == name:
+                return seen
+    raise AssertionError(f"no {name} event; saw {seen}")
+
+
+class Cli(unittest.TestCase):
+    def test_help_lists_subcommands(self):
+        r = run("--help")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("serve", r.stdout)
+
+    def test_version_prints_version_and_commit(self):
+        r = run("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout.strip(), r"^sluice \d+\.\d+\.\d+ \(commit [0-9a-f]{7,}(-dirty)?|unknown\)$")
+
+    def test_serve_help(self):
+        r = run("serve", "--help")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("--check-config", r.stdout)
+        self.assertIn("--config", r.stdout)
+
+    def test_unknown_subcommand_fails(self):
+        r = run("bogus")
+        self.assertNotEqual(r.returncode, 0)
+
+    def test_check_config_accepts_the_default_config(self):
+        r = run("serve", "--config", os.path.join(SRC, "etc/sluice.toml"), "--check-config")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("configuration OK", r.stdout)
+
+    def test_check_config_names_file_line_and_key(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+            f.write('[server]\nthreads = 4\n\n[smtp]\nlisten = "127.0.0.1:99999"\nlistne = "x"\n')
+        try:
+            r = run("serve", "--config", f.name, "--check-config")
+            self.assertEqual(r.returncode, 78)
+            self.assertIn(f"{f.name}:5:10: smtp.listen: port must be 1..65535", r.stderr)
+            self.assertIn(f"{f.name}:6:10: smtp.listne: unknown key", r.stderr)
+            self.assertIn("2 error(s)", r.stderr)
+        finally:
+            os.unlink(f.name)
+
+    def test_check_config_missing_file(self):
+        r = run("serve", "--config", "/nonexistent.toml", "--check-config")
+        self.assertEqual(r.returncode, 78)
+        self.assertIn("cannot open", r.stderr)
+
+
+class Serve(unittest.TestCase):
+    def start(self, workdir):
+        return subprocess.Popen([BIN, "serve", "--config", os.path.join(SRC, "etc/sluice.toml")],
+                                cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def check_stop(self, sig):
+        with tempfile.TemporaryDirectory() as d:
+            p = self.start(d)
+            try:
+                started = wait_for_event(p, "Started")[-1]
+                self.assertIn("version", started)
+                self.assertTrue(os.path.isdir(os.path.join(d, "var/spool")))
+                p.send_signal(sig)
+                wait_for_event(p, "Stopped")
+                self.assertEqual(p.wait(timeout=TIMEOUT), 0)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+
+    def test_sigterm_stops_cleanly(self):
+        self.check_stop(signal.SIGTERM)
+
+    def test_sigint_stops_cleanly(self):
+        self.check_stop(signal.SIGINT)
+
+
+if __name__ == "__main__":
+    unittest.main()
