@@ -71,10 +71,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   sluice::smtp::DataDecoder dec;
   std::string back;
   auto s = dec.decode(wire, &back);
-  const std::string want = normalise(input);
-  if (!s.done || s.consumed != wire.size() || back != want) std::abort();
-  if (dec.error() != sluice::smtp::DataError::kNone &&
-      dec.error() != sluice::smtp::DataError::kLineTooLong) {
+  // The only rule encoded content may break is the line limit: the encoder does not fold long
+  // lines (the listener never spools them). Otherwise the content must come back, CRLF-normalised.
+  if (!s.done || s.consumed != wire.size()) std::abort();
+  if (dec.error() == sluice::smtp::DataError::kNone) {
+    if (back != normalise(input)) std::abort();
+  } else if (dec.error() != sluice::smtp::DataError::kLineTooLong) {
     std::abort();
   }
   return 0;
