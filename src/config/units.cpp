@@ -67,15 +67,15 @@ std::optional<uint64_t> parse_size(std::string_view s) {
   else if (u == "KB")
     scale = 1000;
   else if (u == "MB")
-    scale = 1000 * 1000;
+    scale = 1000ULL * 1000;
   else if (u == "GB")
-    scale = 1000 * 1000 * 1000;
+    scale = 1000ULL * 1000 * 1000;
   else if (u == "KIB")
     scale = 1024;
   else if (u == "MIB")
-    scale = 1024 * 1024;
+    scale = 1024ULL * 1024;
   else if (u == "GIB")
-    scale = 1024 * 1024 * 1024;
+    scale = 1024ULL * 1024 * 1024;
   else
     return std::nullopt;
   uint64_t total = 0;
