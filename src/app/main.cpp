@@ -3,6 +3,7 @@
 #include <string>
 
 #include "app/serve.h"
+#include "app/tools.h"
 #include "app/version.h"
 
 int main(int argc, char** argv) {
@@ -18,7 +19,20 @@ int main(int argc, char** argv) {
   serve->add_flag("--check-config", serve_options.check_only,
                   "Validate the configuration and exit (0 when valid, 78 when not)");
 
+  std::string user;
+  CLI::App* passwd = app.add_subcommand(
+      "passwd", "Print a credentials-file line for USER; the password is read from stdin");
+  passwd->add_option("user", user, "User name")->required();
+
+  std::string spool_config = "etc/sluice.toml";
+  CLI::App* spool = app.add_subcommand("spool", "Inspect the spool (read-only, server stopped)");
+  spool->require_subcommand(1);
+  CLI::App* ls = spool->add_subcommand("ls", "One JSON line per spooled message");
+  ls->add_option("-c,--config", spool_config, "Configuration file (TOML)")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
   if (serve->parsed()) return sluice::serve(serve_options);
+  if (passwd->parsed()) return sluice::passwd(user);
+  if (ls->parsed()) return sluice::spool_ls(spool_config);
   return 0;
 }

@@ -3,7 +3,6 @@
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -12,31 +11,30 @@
 #include <vector>
 
 #include "app/version.h"
+#include "core/json.h"
+#include "inbound/credentials.h"
+#include "inbound/listener.h"
+#include "net/tls.h"
+#include "observe/event_log.h"
+#include "queue/hold_queue.h"
+#include "spool/rocks_spool.h"
 
 namespace sluice {
 namespace asio = boost::asio;
 
 namespace {
 
-// Lifecycle records go to stderr as JSON lines, like the event log the listener will write.
-void lifecycle(const char* event, const std::string& detail) {
-  const std::time_t now = std::time(nullptr);
-  char ts[32];
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  std::fprintf(stderr, "{\"ts\":\"%s\",\"event\":\"%s\"%s%s}\n", ts, event,
-               detail.empty() ? "" : ",", detail.c_str());
+// Lifecycle records go to stderr as JSON lines: what an operator or a supervisor watches.
+void lifecycle(JsonLine line) {
+  const std::string s = line.finish();
+  std::fwrite(s.data(), 1, s.size(), stderr);
   std::fflush(stderr);
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    if (static_cast<unsigned char>(c) >= 0x20) out.push_back(c);
-  }
-  return out + "\"";
+JsonLine event(const char* name) {
+  JsonLine l;
+  l.timestamp().str("event", name);
+  return l;
 }
 
 }  // namespace
@@ -47,15 +45,20 @@ struct Server::Impl {
         threads(cfg.server.threads ? cfg.server.threads
                                    : std::max(1u, std::thread::hardware_concurrency())),
         ioc(static_cast<int>(threads)),
+        control(asio::make_strand(ioc)),
         work(asio::make_work_guard(ioc)),
-        signals(ioc, SIGTERM, SIGINT),
-        deadline(ioc) {}
+        signals(control, SIGTERM, SIGINT),
+        deadline(control),
+        blocking(1) {}
+
+  // Opens the spool, the log, TLS and credentials; recovers the spool; starts the listener.
+  Status start();
 
   void wait_for_signal() {
     signals.async_wait([this](const boost::system::error_code& ec, int signo) {
       if (ec) return;
       if (stopping) {
-        lifecycle("ShutdownForced", "\"signal\":" + std::to_string(signo));
+        lifecycle(event("ShutdownForced").num("signal", signo));
         ioc.stop();
         return;
       }
@@ -63,64 +66,131 @@ struct Server::Impl {
     });
   }
 
-  // Graceful phase: release the work guard so run() returns once every task has ended; the
-  // deadline, or a second signal, forces the stop if they take longer than shutdown_grace.
+  // Graceful phase: stop accepting, let sessions finish their messages, and return from run()
+  // when the last one has ended; the deadline or a second signal forces the stop.
   void begin_shutdown(int signo) {
     stopping = true;
-    lifecycle("ShutdownStarted", "\"signal\":" + std::to_string(signo) + ",\"grace_ms\":" +
-                                     std::to_string(cfg.server.shutdown_grace.count()));
+    lifecycle(event("ShutdownStarted")
+                  .num("signal", signo)
+                  .num("grace_ms", cfg.server.shutdown_grace.count())
+                  .unum("sessions", listener ? listener->session_count() : 0));
     work.reset();
-    if (active_tasks == 0) return finish();
     wait_for_signal();
     deadline.expires_after(cfg.server.shutdown_grace);
     deadline.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
-      lifecycle("ShutdownForced", "\"reason\":\"grace period over\"");
+      lifecycle(event("ShutdownForced").str("reason", "grace period over"));
       ioc.stop();
     });
+    if (listener) {
+      listener->stop();
+    } else {
+      finish();
+    }
   }
 
-  // Called when the last task has ended during shutdown: nothing is left to wait for.
+  // Nothing is left to wait for: let run() return.
   void finish() {
-    signals.cancel();
-    deadline.cancel();
+    asio::post(control, [this] {
+      signals.cancel();
+      deadline.cancel();
+    });
   }
 
   config::Config cfg;
   unsigned threads;
   asio::io_context ioc;
+  asio::strand<asio::io_context::executor_type> control;  // signals, deadline, shutdown
   asio::executor_work_guard<asio::io_context::executor_type> work;
   asio::signal_set signals;
   asio::steady_timer deadline;
-  bool stopping = false;  // touched only from handlers on ioc's threads before tasks exist
-  int active_tasks = 0;   // tasks (sessions, delivery loops) still running; none yet
+  asio::thread_pool blocking;  // CPU-heavy work off the I/O threads (password hashing)
+  bool stopping = false;       // on `control`
+
+  std::unique_ptr<spool::RocksSpool> spool;
+  std::unique_ptr<observe::EventLog> log;
+  std::shared_ptr<asio::ssl::context> tls;
+  std::shared_ptr<const inbound::Credentials> credentials;
+  queue::HoldQueue queue;
+  std::unique_ptr<inbound::Listener> listener;
 };
+
+Status Server::Impl::start() {
+  for (const std::filesystem::path& p :
+       {std::filesystem::path(cfg.spool.path), std::filesystem::path(cfg.log.path).parent_path()}) {
+    std::error_code ec;
+    if (!p.empty()) std::filesystem::create_directories(p, ec);
+    if (ec) return error("cannot create " + p.string() + ": " + ec.message());
+  }
+  auto opened = spool::RocksSpool::open({cfg.spool.path});
+  if (!opened) return Unexpected<Error>{opened.error()};
+  spool = std::move(*opened);
+  auto l = observe::EventLog::open(cfg.log.path);
+  if (!l) return Unexpected<Error>{l.error()};
+  log = std::move(*l);
+
+  if (!cfg.smtp.tls_cert.empty()) {
+    auto t = net::make_server_tls(cfg.smtp.tls_cert, cfg.smtp.tls_key);
+    if (!t) return Unexpected<Error>{t.error()};
+    tls = std::move(*t);
+  }
+  if (!cfg.smtp.auth_credentials.empty()) {
+    auto c = inbound::Credentials::load(cfg.smtp.auth_credentials);
+    if (!c) return Unexpected<Error>{c.error()};
+    credentials = std::move(*c);
+  }
+
+  // Recovery streams the spool into the queue before anything new arrives.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto recovered = spool->recover([this](spool::MessageMeta m) { queue.accept(m); });
+  if (!recovered) return Unexpected<Error>{recovered.error()};
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  lifecycle(event("Recovered").unum("messages", *recovered).num("ms", ms));
+
+  inbound::InboundContext ctx;
+  ctx.smtp = cfg.smtp;
+  ctx.hostname = cfg.server.hostname;
+  for (const auto& n : cfg.smtp.client_networks) ctx.client_networks.push_back(*Cidr::parse(n));
+  ctx.spool = spool.get();
+  ctx.intake = &queue;
+  ctx.log = log.get();
+  ctx.credentials = credentials.get();
+  ctx.tls = tls.get();
+  ctx.blocking = blocking.get_executor();
+  listener = std::make_unique<inbound::Listener>(ioc, std::move(ctx));
+  listener->on_idle = [this] { finish(); };
+  return listener->start(cfg.smtp.listen);
+}
 
 Server::Server(config::Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
 Server::~Server() = default;
 
 int Server::run() {
   Impl& s = *impl_;
-  // The directories the spool and the log will live in exist before anything needs them.
-  for (const std::filesystem::path& p : {std::filesystem::path(s.cfg.spool.path),
-                                         std::filesystem::path(s.cfg.log.path).parent_path()}) {
-    std::error_code ec;
-    if (!p.empty()) std::filesystem::create_directories(p, ec);
-    if (ec) {
-      lifecycle("StartFailed",
-                "\"path\":" + json_string(p.string()) + ",\"error\":" + json_string(ec.message()));
-      return 1;
-    }
+  if (auto st = s.start(); !st) {
+    lifecycle(event("StartFailed").str("error", st.error().message));
+    return 1;
   }
   s.wait_for_signal();
-  lifecycle("Started", "\"version\":" + json_string(kVersion) + ",\"commit\":" +
-                           json_string(kCommit) + ",\"config\":" + json_string(s.cfg.source) +
-                           ",\"threads\":" + std::to_string(s.threads));
+  lifecycle(event("Started")
+                .str("version", kVersion)
+                .str("commit", kCommit)
+                .str("config", s.cfg.source)
+                .str("smtp", s.cfg.smtp.listen.str())
+                .boolean("starttls", s.tls != nullptr)
+                .boolean("auth", s.credentials != nullptr)
+                .num("threads", s.threads));
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < s.threads; ++i) pool.emplace_back([&s] { s.ioc.run(); });
   s.ioc.run();
   for (auto& t : pool) t.join();
-  lifecycle("Stopped", "");
+  s.listener.reset();
+  s.blocking.join();
+  const uint64_t syncs = s.spool->sync_count(), stored = s.spool->stored_count();
+  s.spool.reset();  // drains the writer: every pending store completes first
+  lifecycle(event("Stopped").unum("stored", stored).unum("syncs", syncs));
   return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "config/config_reader.h"
+#include "core/cidr.h"
 #include "core/text.h"
 
 namespace sluice::config {
@@ -63,7 +64,29 @@ void read_sections(const toml::table& root, const std::string& file, Config& c,
   server.finish();
 
   Section smtp = section("smtp");
-  smtp.parsed<Endpoint>("listen", c.smtp.listen, parse_endpoint);
+  SmtpConfig& s = c.smtp;
+  smtp.parsed<Endpoint>("listen", s.listen, parse_endpoint);
+  smtp.size("max_message_size", s.max_message_size, 1024, 2'000'000'000);
+  smtp.u32("max_recipients", s.max_recipients, 1, 100'000);
+  smtp.u32("max_connections", s.max_connections, 1, 100'000);
+  smtp.u32("max_connections_per_ip", s.max_connections_per_ip, 1, 100'000);
+  smtp.u32("max_errors", s.max_errors, 1, 1000);
+  smtp.duration("command_timeout", s.command_timeout, milliseconds(1000), milliseconds(3'600'000));
+  smtp.duration("data_timeout", s.data_timeout, milliseconds(1000), milliseconds(3'600'000));
+  smtp.strings("client_networks", s.client_networks,
+               [](std::string_view v) -> std::optional<std::string> {
+                 if (Cidr::parse(v)) return std::nullopt;
+                 return "expected an address or range such as \"127.0.0.0/8\" or \"::1/128\"";
+               });
+  smtp.string("tls_cert", s.tls_cert, /*allow_empty=*/true);
+  smtp.string("tls_key", s.tls_key, /*allow_empty=*/true);
+  smtp.string("auth_credentials", s.auth_credentials, /*allow_empty=*/true);
+  if (s.tls_cert.empty() != s.tls_key.empty()) {
+    smtp.fail(s.tls_cert.empty() ? "tls_key" : "tls_cert", "tls_cert and tls_key go together");
+  }
+  if (!s.auth_credentials.empty() && s.tls_cert.empty()) {
+    smtp.fail("auth_credentials", "AUTH is offered only under TLS: set tls_cert and tls_key too");
+  }
   smtp.finish();
 
   Section http = section("http");

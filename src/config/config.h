@@ -35,6 +35,19 @@ struct ServerConfig {
 
 struct SmtpConfig {
   Endpoint listen{"127.0.0.1", 2525};
+  uint64_t max_message_size = 50'000'000;  // octets; SIZE advertises it; 552 5.3.4 beyond
+  uint32_t max_recipients = 1000;          // per message; 452 4.5.3 beyond
+  uint32_t max_connections = 1000;         // in total; 421 4.7.0 beyond
+  uint32_t max_connections_per_ip = 50;    // per client address; 421 4.7.0 beyond
+  uint32_t max_errors = 10;                // error replies in one session before 421 and close
+  Duration command_timeout{300'000};       // RFC 5321 section 4.5.3.2: at least 5 minutes
+  Duration data_timeout{600'000};          // waiting for DATA content and the final dot
+  // Clients that may submit without authenticating. Everyone else must AUTH (under TLS).
+  std::vector<std::string> client_networks{"127.0.0.0/8", "::1/128"};
+  std::string tls_cert;  // PEM certificate chain; STARTTLS is offered when cert and key are set
+  std::string tls_key;   // PEM private key
+  std::string
+      auth_credentials;  // credentials file (`sluice passwd`); AUTH offered under TLS when set
 };
 
 struct HttpConfig {

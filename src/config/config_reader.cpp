@@ -130,6 +130,38 @@ void Section::duration(std::string_view key, Duration& out, Duration min, Durati
   out = *v;
 }
 
+void Section::strings(std::string_view key, std::vector<std::string>& out,
+                      const std::function<std::optional<std::string>(std::string_view)>& check) {
+  const toml::node* n = find(key);
+  if (!n) return;
+  const toml::array* arr = n->as_array();
+  if (!arr) {
+    error(n, key, "expected an array of strings, found " + type_name(*n));
+    return;
+  }
+  std::vector<std::string> values;
+  bool ok = true;
+  for (const toml::node& item : *arr) {
+    if (!item.is_string()) {
+      error(&item, key, "expected a string, found " + type_name(item));
+      ok = false;
+      continue;
+    }
+    const std::string& s = item.as_string()->get();
+    if (auto msg = check(s)) {
+      error(&item, key, *msg);
+      ok = false;
+      continue;
+    }
+    values.push_back(s);
+  }
+  if (ok) out = std::move(values);
+}
+
+void Section::fail(std::string_view key, std::string message) {
+  error(table_ ? table_->get(key) : nullptr, key, std::move(message));
+}
+
 void Section::finish() {
   if (!table_) return;
   for (const auto& [k, v] : *table_) {

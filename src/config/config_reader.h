@@ -29,6 +29,11 @@ class Section {
   void u32(std::string_view key, uint32_t& out, uint32_t min, uint32_t max);
   void size(std::string_view key, uint64_t& out, uint64_t min, uint64_t max);
   void duration(std::string_view key, Duration& out, Duration min, Duration max);
+  // An array of strings, each checked by `check` (error message or nullopt when valid).
+  void strings(std::string_view key, std::vector<std::string>& out,
+               const std::function<std::optional<std::string>(std::string_view)>& check);
+  // Records an error against a key (for checks across several keys).
+  void fail(std::string_view key, std::string message);
   // A string checked by `parse`, which returns an error message or nullopt when valid.
   template <class T>
   void parsed(std::string_view key, T& out,

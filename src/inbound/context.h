@@ -1,0 +1,42 @@
+// What every inbound session shares: configuration, the spool, the queue intake, the event log,
+// credentials and TLS. Built once by the server before the listener starts; constant afterwards
+// (the objects it points to are themselves thread-safe).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/cidr.h"
+
+namespace boost::asio::ssl {
+class context;
+}
+namespace sluice::spool {
+class Spool;
+}
+namespace sluice::queue {
+class Intake;
+}
+namespace sluice::observe {
+class EventLog;
+}
+
+namespace sluice::inbound {
+
+class Credentials;
+
+struct InboundContext {
+  config::SmtpConfig smtp;
+  std::string hostname;
+  std::vector<Cidr> client_networks;
+  spool::Spool* spool = nullptr;
+  queue::Intake* intake = nullptr;
+  observe::EventLog* log = nullptr;
+  const Credentials* credentials = nullptr;  // null: AUTH not offered
+  boost::asio::ssl::context* tls = nullptr;  // null: STARTTLS not offered
+  boost::asio::any_io_executor blocking;     // for CPU-heavy work (password hashing)
+};
+
+}  // namespace sluice::inbound

@@ -1,0 +1,55 @@
+#include "inbound/headers.h"
+
+#include "core/text.h"
+
+namespace sluice::inbound {
+
+std::optional<std::string_view> header_value(std::string_view message, std::string_view name) {
+  size_t pos = 0;
+  while (pos < message.size()) {
+    const size_t eol = message.find('\n', pos);
+    std::string_view line = message.substr(pos, eol == std::string_view::npos ? eol : eol - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) return std::nullopt;  // end of the header section
+    if (line.size() > name.size() && istarts_with(line, name)) {
+      std::string_view after = line.substr(name.size());
+      while (!after.empty() && (after.front() == ' ' || after.front() == '\t'))
+        after.remove_prefix(1);
+      if (!after.empty() && after.front() == ':') return trim(after.substr(1));
+    }
+    if (eol == std::string_view::npos) break;
+    pos = eol + 1;
+  }
+  return std::nullopt;
+}
+
+std::string rfc5322_date(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  return buf;
+}
+
+std::string with_protocol(bool esmtp, bool tls, bool authenticated, bool smtputf8) {
+  if (!esmtp) return "SMTP";
+  std::string p = smtputf8 ? "UTF8SMTP" : "ESMTP";
+  if (tls) p += 'S';
+  if (authenticated) p += 'A';
+  return p;
+}
+
+std::string received_header(const ReceivedInfo& r) {
+  // Untrusted text (the EHLO argument) was validated by the parser as a domain or literal.
+  const std::string literal =
+      r.client_ip.find(':') == std::string::npos ? r.client_ip : "IPv6:" + r.client_ip;
+  std::string h = "Received: from " + r.helo + " ([" + literal + "])\r\n\tby " + r.by +
+                  " (sluice) with " + r.protocol;
+  if (!r.tls.empty()) h += "\r\n\t(" + r.tls + ")";
+  h += "\r\n\tid " + r.id;
+  if (!r.for_rcpt.empty()) h += "\r\n\tfor <" + r.for_rcpt + ">";
+  h += "; " + rfc5322_date(r.when) + "\r\n";
+  return h;
+}
+
+}  // namespace sluice::inbound

@@ -1,0 +1,216 @@
+// Message content: DATA (dot-stuffed, RFC 5321 section 4.1.1.4) and BDAT chunks (RFC 3030),
+// then the hand-over to the spool. The 250 is sent only after the spool's synced write.
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+
+#include "core/json.h"
+#include "inbound/headers.h"
+#include "inbound/session.h"
+#include "observe/event_log.h"
+#include "queue/intake.h"
+#include "smtp/data_codec.h"
+
+namespace sluice::inbound {
+namespace asio = boost::asio;
+
+namespace {
+
+// Stores through the spool's writer thread and resumes the coroutine on its own executor.
+template <class Token>
+auto async_store(spool::Spool& spool, spool::MessageMeta meta, spool::Body body, Token&& token) {
+  return asio::async_initiate<Token, void(Status)>(
+      [&spool](auto handler, spool::MessageMeta m, spool::Body b) {
+        auto ex = asio::get_associated_executor(handler);
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        spool.store(std::move(m), std::move(b),
+                    [h, ex](const Status& st) { asio::post(ex, [h, st]() mutable { (*h)(st); }); });
+      },
+      token, std::move(meta), std::move(body));
+}
+
+uint8_t notify_bits(const smtp::Notify& n) {
+  uint8_t bits = 0;
+  if (n.never) bits |= spool::kNotifyNever;
+  if (n.success) bits |= spool::kNotifySuccess;
+  if (n.failure) bits |= spool::kNotifyFailure;
+  if (n.delay) bits |= spool::kNotifyDelay;
+  return bits;
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+asio::awaitable<Session::Next> Session::on_data() {
+  if (!mail_) {
+    reply(503, "5.5.1", "Error: need MAIL command");
+    ++errors_;
+    co_return Next::kContinue;
+  }
+  if (rcpts_.empty()) {
+    reply(554, "5.5.1", "Error: no valid recipients");
+    ++errors_;
+    co_return Next::kContinue;
+  }
+  if (bdat_active_) {
+    reply(503, "5.5.1", "Error: DATA during a BDAT transfer");
+    ++errors_;
+    co_return Next::kContinue;
+  }
+  reply(354, "", "End data with <CR><LF>.<CR><LF>");
+  smtp::DataDecoder decoder(ctx_.smtp.max_message_size);
+  std::string body;
+  for (;;) {
+    const auto step = decoder.decode(unread(), &body);
+    consume(step.consumed);
+    if (step.done) break;
+    if (!co_await fill(ctx_.smtp.data_timeout)) co_return Next::kClose;
+  }
+  if (decoder.error() != smtp::DataError::kNone) {
+    reply(decoder.error_reply());
+    if (decoder.error() != smtp::DataError::kTooBig) ++errors_;
+    reset_transaction();
+    co_return Next::kContinue;
+  }
+  co_await finish_message(std::move(body));
+  co_return Next::kContinue;
+}
+
+asio::awaitable<Session::Next> Session::on_bdat(const smtp::Bdat& bdat) {
+  // The chunk is read even when it is refused: its octets are not commands (RFC 3030 section 2).
+  const char* refusal = !mail_           ? "need MAIL command"
+                        : rcpts_.empty() ? "no valid recipients"
+                                         : nullptr;
+  const bool keep = refusal == nullptr;
+  if (keep) {
+    bdat_active_ = true;
+    bdat_size_ += bdat.size;
+    if (bdat_size_ > ctx_.smtp.max_message_size) bdat_too_big_ = true;
+  }
+  uint64_t remaining = bdat.size;
+  while (remaining > 0) {
+    if (unread().empty() && !co_await fill(ctx_.smtp.data_timeout)) co_return Next::kClose;
+    const std::string_view avail = unread();
+    const size_t take = static_cast<size_t>(std::min<uint64_t>(remaining, avail.size()));
+    if (keep && !bdat_too_big_) bdat_body_.append(avail.substr(0, take));
+    consume(take);
+    remaining -= take;
+  }
+  if (!keep) {
+    reply(mail_ ? 554 : 503, "5.5.1", std::string("Error: ") + refusal);
+    ++errors_;
+    co_return Next::kContinue;
+  }
+  if (!bdat.last) {
+    reply(250, "2.0.0", std::to_string(bdat.size) + " octets received");
+    co_return Next::kContinue;
+  }
+  if (bdat_too_big_) {
+    reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+    reset_transaction();
+    co_return Next::kContinue;
+  }
+  std::string body = std::move(bdat_body_);
+  co_await finish_message(std::move(body));
+  co_return Next::kContinue;
+}
+
+asio::awaitable<void> Session::finish_message(std::string body) {
+  spool::MessageMeta meta;
+  meta.id = ctx_.spool->next_id();
+  meta.received_ms = now_ms();
+  meta.next_due_ms = meta.received_ms;  // first attempt right away
+  meta.sender = mail_->sender ? mail_->sender->str() : std::string();
+  meta.recipients.reserve(rcpts_.size());
+  for (const auto& r : rcpts_) {
+    spool::Recipient rc;
+    rc.address = r.recipient.str();
+    rc.notify = notify_bits(r.params.notify);
+    if (r.params.orcpt) {
+      rc.orcpt_type = r.params.orcpt->addr_type;
+      rc.orcpt = r.params.orcpt->address;
+    }
+    meta.recipients.push_back(std::move(rc));
+  }
+  const auto& p = mail_->params;
+  meta.body_type = static_cast<spool::BodyType>(p.body);
+  meta.smtputf8 = p.smtputf8;
+  meta.ret = static_cast<spool::DsnRet>(p.ret);
+  meta.envid = p.envid.value_or("");
+  meta.client_ip = client_ip_;
+  meta.helo = helo_;
+  meta.auth_user = auth_user_;
+
+  const std::string id = spool::format_id(meta.id);
+  ReceivedInfo info;
+  info.helo = helo_;
+  info.client_ip = client_ip_;
+  info.by = ctx_.hostname;
+  info.protocol = with_protocol(esmtp_, stream_.tls(), !auth_user_.empty(), p.smtputf8);
+  info.tls = stream_.tls_description();
+  info.id = id;
+  if (rcpts_.size() == 1) info.for_rcpt = meta.recipients[0].address;
+  info.when = static_cast<std::time_t>(meta.received_ms / 1000);
+
+  spool::Body stored;
+  stored.prefix = received_header(info);
+  std::string message_id;
+  if (auto v = header_value(body, "Message-ID")) {
+    message_id = std::string(*v);
+  } else {
+    message_id = "<" + id + "@" + ctx_.hostname + ">";
+    stored.prefix += "Message-ID: " + message_id + "\r\n";
+  }
+  if (!header_value(body, "Date")) stored.prefix += "Date: " + rfc5322_date(info.when) + "\r\n";
+  stored.data = std::move(body);
+  meta.size = stored.size();
+
+  const Status st = co_await async_store(*ctx_.spool, meta, std::move(stored), asio::use_awaitable);
+  if (!st) {
+    ctx_.log->write(JsonLine()
+                        .timestamp()
+                        .str("event", "SpoolError")
+                        .str("client_ip", client_ip_)
+                        .str("error", st.error().message)
+                        .finish());
+    reply(452, "4.3.1", "Insufficient system storage, try again later");
+    reset_transaction();
+    co_return;
+  }
+  ctx_.intake->accept(meta);
+  log_reception(meta, message_id);
+  reply(250, "2.0.0", "Ok: queued as " + id);
+  reset_transaction();
+}
+
+void Session::log_reception(const spool::MessageMeta& meta, const std::string& message_id) {
+  std::string rcpts = "[";
+  for (const auto& r : meta.recipients) {
+    if (rcpts.size() > 1) rcpts.push_back(',');
+    append_json_string(rcpts, r.address);
+  }
+  rcpts.push_back(']');
+  JsonLine line;
+  line.timestamp()
+      .str("event", "Reception")
+      .str("id", spool::format_id(meta.id))
+      .str("message_id", message_id)
+      .str("sender", meta.sender)
+      .raw("recipients", rcpts)
+      .unum("size", meta.size)
+      .str("client_ip", meta.client_ip)
+      .str("helo", meta.helo)
+      .str("protocol", with_protocol(esmtp_, stream_.tls(), !auth_user_.empty(), meta.smtputf8))
+      .boolean("tls", stream_.tls());
+  if (!meta.auth_user.empty()) line.str("auth_user", meta.auth_user);
+  if (!meta.envid.empty()) line.str("envid", meta.envid);
+  ctx_.log->write(line.finish());
+}
+
+}  // namespace sluice::inbound

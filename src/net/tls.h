@@ -1,0 +1,19 @@
+// TLS contexts built from the configuration (OpenSSL 3 through Asio): TLS 1.2 and later only.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+namespace boost::asio::ssl {
+class context;
+}
+
+namespace sluice::net {
+
+// A server context with the PEM certificate chain and private key; errors name the file.
+Result<std::shared_ptr<boost::asio::ssl::context>> make_server_tls(const std::string& cert_file,
+                                                                   const std::string& key_file);
+
+}  // namespace sluice::net

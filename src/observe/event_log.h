@@ -1,0 +1,48 @@
+// The event log: one JSON line per event (Reception now; Delivery, TransientFailure, Bounce,
+// Expiration, ThrottleChange, Suspension, AdminAction as their stages land), appended to the
+// file named by [log] path. Record fields are documented in doc/log.md.
+//
+// write() never blocks on the disk: it queues the line and a writer thread appends whatever has
+// queued with one write() and flushes it to the kernel (no fsync: the log is for people and
+// tools; the spool is the durable record). Lines are written whole and in order.
+// Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/status.h"
+
+namespace sluice::observe {
+
+class EventLog {
+ public:
+  // Opens (creating, appending) the file; "-" means standard error.
+  static Result<std::unique_ptr<EventLog>> open(const std::string& path);
+  ~EventLog();  // writes what is queued, then closes
+  EventLog(const EventLog&) = delete;
+  EventLog& operator=(const EventLog&) = delete;
+
+  // `line` is one complete JSON object ending in '\n' (JsonLine::finish()).
+  void write(std::string line);
+
+ private:
+  explicit EventLog(std::FILE* file, bool owned);
+  void writer_loop();
+
+  std::FILE* file_;  // constant after construction
+  bool owned_;
+
+  std::mutex mu_;  // guards everything below
+  std::condition_variable cv_;
+  std::vector<std::string> queue_;
+  bool stopping_ = false;
+  std::thread writer_;
+};
+
+}  // namespace sluice::observe

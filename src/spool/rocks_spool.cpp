@@ -1,0 +1,211 @@
+#include "spool/rocks_spool.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice.h>
+#include <rocksdb/write_batch.h>
+
+#include <chrono>
+
+namespace sluice::spool {
+namespace {
+
+constexpr const char* kMetaCf = "meta";
+constexpr const char* kBodyCf = "body";
+
+// 8-byte big-endian: byte order = id order = arrival order.
+struct Key {
+  explicit Key(MessageId id) {
+    for (int i = 7; i >= 0; --i) {
+      bytes[i] = static_cast<char>(id & 0xff);
+      id >>= 8;
+    }
+  }
+  rocksdb::Slice slice() const { return {bytes, sizeof bytes}; }
+  char bytes[8];
+};
+
+MessageId key_to_id(const rocksdb::Slice& s) {
+  MessageId id = 0;
+  for (size_t i = 0; i < s.size() && i < 8; ++i) id = (id << 8) | static_cast<uint8_t>(s[i]);
+  return id;
+}
+
+Unexpected<Error> rocks_error(const char* what, const rocksdb::Status& s) {
+  return error(std::string("spool: ") + what + ": " + s.ToString());
+}
+
+}  // namespace
+
+RocksSpool::RocksSpool(const RocksSpoolOptions& options) : options_(options) {}
+
+Result<std::unique_ptr<RocksSpool>> RocksSpool::open(const RocksSpoolOptions& options) {
+  std::unique_ptr<RocksSpool> spool(new RocksSpool(options));
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  // A torn last WAL record after a crash is dropped; every acknowledged write was synced whole.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+
+  rocksdb::ColumnFamilyOptions meta_options;
+  rocksdb::ColumnFamilyOptions body_options;
+  body_options.enable_blob_files = true;  // bodies: written once, read once, never compacted
+  body_options.min_blob_size = 512;
+  body_options.enable_blob_garbage_collection = true;
+  body_options.write_buffer_size = 64 << 20;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+      {kMetaCf, meta_options},
+      {kBodyCf, body_options}};
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s;
+  if (options.read_only) {
+    s = rocksdb::DB::OpenForReadOnly(db_options, options.path, families, &spool->handles_, &db);
+  } else {
+    s = rocksdb::DB::Open(db_options, options.path, families, &spool->handles_, &db);
+  }
+  if (!s.ok()) return rocks_error(("cannot open " + options.path).c_str(), s);
+  spool->db_.reset(db);
+  spool->meta_cf_ = spool->handles_[1];
+  spool->body_cf_ = spool->handles_[2];
+
+  // Ids continue after the newest stored one even if the clock went back.
+  std::unique_ptr<rocksdb::Iterator> it(
+      spool->db_->NewIterator(rocksdb::ReadOptions(), spool->meta_cf_));
+  it->SeekToLast();
+  if (it->Valid()) spool->last_id_ = key_to_id(it->key());
+
+  if (!options.read_only) spool->writer_ = std::thread([p = spool.get()] { p->writer_loop(); });
+  return spool;
+}
+
+RocksSpool::~RocksSpool() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  for (auto* h : handles_) {
+    if (db_) db_->DestroyColumnFamilyHandle(h);
+  }
+  handles_.clear();
+  if (db_) db_->Close();
+}
+
+MessageId RocksSpool::next_id() {
+  const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  std::lock_guard lock(mu_);
+  last_id_ = std::max(last_id_ + 1, static_cast<MessageId>(now_us) << 12);
+  return last_id_;
+}
+
+void RocksSpool::store(MessageMeta meta, Body body, Done done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(Pending{std::move(meta), std::move(body), std::move(done)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(error("spool: shutting down"));
+}
+
+void RocksSpool::writer_loop() {
+  std::deque<Pending> group;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      group.swap(queue_);  // everything that arrived while the last sync ran
+    }
+    const Status st = write_group(group);
+    for (auto& p : group) p.done(st);
+    group.clear();
+  }
+}
+
+Status RocksSpool::write_group(std::deque<Pending>& group) {
+  if (needs_resume_) {
+    // After an I/O error RocksDB refuses writes until resumed; try once per group.
+    if (auto s = db_->Resume(); !s.ok())
+      return rocks_error("write refused after an earlier error", s);
+    needs_resume_ = false;
+  }
+  rocksdb::WriteBatch batch;
+  for (auto& p : group) {
+    const Key key(p.meta.id);
+    p.meta.size = p.body.size();
+    const std::string meta = encode(p.meta);
+    batch.Put(meta_cf_, key.slice(), meta);
+    const rocksdb::Slice parts[2] = {p.body.prefix, p.body.data};
+    const rocksdb::Slice key_slice = key.slice();
+    batch.Put(body_cf_, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(parts, 2));
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  const rocksdb::Status s = db_->Write(wo, &batch);
+  if (!s.ok()) {
+    needs_resume_ = true;
+    return rocks_error("write failed", s);
+  }
+  syncs_.fetch_add(1, std::memory_order_relaxed);
+  stored_.fetch_add(group.size(), std::memory_order_relaxed);
+  return ok_status();
+}
+
+Status RocksSpool::update(const MessageMeta& meta) {
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  const Key key(meta.id);
+  const rocksdb::Status s = db_->Put(wo, meta_cf_, key.slice(), encode(meta));
+  if (!s.ok()) return rocks_error("update failed", s);
+  return ok_status();
+}
+
+Status RocksSpool::remove(MessageId id) {
+  rocksdb::WriteBatch batch;
+  const Key key(id);
+  batch.Delete(meta_cf_, key.slice());
+  batch.Delete(body_cf_, key.slice());
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  const rocksdb::Status s = db_->Write(wo, &batch);
+  if (!s.ok()) return rocks_error("remove failed", s);
+  return ok_status();
+}
+
+Result<std::string> RocksSpool::read_body(MessageId id) {
+  std::string value;
+  const Key key(id);
+  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), body_cf_, key.slice(), &value);
+  if (!s.ok()) return rocks_error(("read body " + format_id(id)).c_str(), s);
+  return value;
+}
+
+Result<uint64_t> RocksSpool::recover(const std::function<void(MessageMeta)>& each) {
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;  // one pass over everything: do not evict what is hot
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, meta_cf_));
+  uint64_t n = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto meta = decode(std::string_view(it->value().data(), it->value().size()));
+    if (!meta) {
+      return error("spool: message " + format_id(key_to_id(it->key())) + ": " +
+                   meta.error().message);
+    }
+    each(std::move(*meta));
+    ++n;
+  }
+  if (!it->status().ok()) return rocks_error("recovery scan failed", it->status());
+  return n;
+}
+
+}  // namespace sluice::spool

@@ -1,0 +1,90 @@
+// The RocksDB spool: metadata and bodies in two column families of one database, written in
+// one synced WriteBatch per group of messages (group commit).
+//
+// Layout (doc/spool.md): column family "meta" maps the 8-byte big-endian id to encode(meta);
+// "body" maps the same key to the body octets (blob files: bodies are written once and read
+// once, so they stay out of compaction). Ids are time-ordered, so iteration is arrival order.
+//
+// Threads: one writer thread owns the write path. store() queues the request; the writer takes
+// everything queued, writes it in one batch with sync=true, and completes the callbacks. While
+// one sync is in flight the next group gathers, so the number of fsyncs adapts to the load.
+// After a write error (disk full) the writer fails the group, asks RocksDB to resume, and the
+// next group tries again: the server keeps running and answers 452 meanwhile.
+//
+// Trusts: nothing it reads back is trusted — metadata that does not decode is an error.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "spool/spool.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace sluice::spool {
+
+struct RocksSpoolOptions {
+  std::string path;
+  bool read_only = false;  // for `sluice spool` tools while the server is stopped
+  bool sync = true;        // false only for benchmarks that measure the cost of durability
+};
+
+class RocksSpool final : public Spool {
+ public:
+  static Result<std::unique_ptr<RocksSpool>> open(const RocksSpoolOptions& options);
+  ~RocksSpool() override;
+  RocksSpool(const RocksSpool&) = delete;
+  RocksSpool& operator=(const RocksSpool&) = delete;
+
+  void store(MessageMeta meta, Body body, Done done) override;
+  MessageId next_id() override;
+  Status update(const MessageMeta& meta) override;
+  Status remove(MessageId id) override;
+  Result<std::string> read_body(MessageId id) override;
+  Result<uint64_t> recover(const std::function<void(MessageMeta)>& each) override;
+
+  // Synced writes so far, and messages they carried: the group-commit ratio.
+  uint64_t sync_count() const { return syncs_.load(); }
+  uint64_t stored_count() const { return stored_.load(); }
+
+ private:
+  struct Pending {
+    MessageMeta meta;
+    Body body;
+    Done done;
+  };
+
+  explicit RocksSpool(const RocksSpoolOptions& options);
+  void writer_loop();
+  Status write_group(std::deque<Pending>& group);
+
+  // Constant after open().
+  RocksSpoolOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // destroyed before db_; [0] is default
+  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;     // = handles_[1]
+  rocksdb::ColumnFamilyHandle* body_cf_ = nullptr;     // = handles_[2]
+
+  // Protected by mu_.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+  MessageId last_id_ = 0;      // ids are max(last + 1, now_us << 12): unique and time-ordered
+  bool needs_resume_ = false;  // the last write failed; ask RocksDB to resume first (writer only)
+
+  std::atomic<uint64_t> syncs_{0};
+  std::atomic<uint64_t> stored_{0};
+  std::thread writer_;  // last: started after everything above exists
+};
+
+}  // namespace sluice::spool
