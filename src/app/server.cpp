@@ -122,7 +122,10 @@ Status Server::Impl::start() {
     if (!p.empty()) std::filesystem::create_directories(p, ec);
     if (ec) return error("cannot create " + p.string() + ": " + ec.message());
   }
-  auto opened = spool::RocksSpool::open({cfg.spool.path});
+  spool::RocksSpoolOptions so;
+  so.path = cfg.spool.path;
+  so.min_free_bytes = cfg.spool.min_free_space;
+  auto opened = spool::RocksSpool::open(so);
   if (!opened) return Unexpected<Error>{opened.error()};
   spool = std::move(*opened);
   auto l = observe::EventLog::open(cfg.log.path);

@@ -95,6 +95,7 @@ void read_sections(const toml::table& root, const std::string& file, Config& c,
 
   Section spool = section("spool");
   spool.string("path", c.spool.path);
+  spool.size("min_free_space", c.spool.min_free_space, 0, 1'000'000'000'000);
   spool.finish();
 
   Section log = section("log");

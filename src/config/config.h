@@ -55,7 +55,8 @@ struct HttpConfig {
 };
 
 struct SpoolConfig {
-  std::string path = "var/spool";  // RocksDB directory
+  std::string path = "var/spool";             // RocksDB directory
+  uint64_t min_free_space = 100'000'000;      // below this, new messages get 452 4.3.1
 };
 
 struct LogConfig {

@@ -5,6 +5,8 @@
 #include <rocksdb/slice.h>
 #include <rocksdb/write_batch.h>
 
+#include <sys/statvfs.h>
+
 #include <chrono>
 
 namespace sluice::spool {
@@ -132,7 +134,21 @@ void RocksSpool::writer_loop() {
   }
 }
 
+Status RocksSpool::check_space(uint64_t bytes) const {
+  if (options_.min_free_bytes == 0) return ok_status();
+  struct statvfs st {};
+  if (statvfs(options_.path.c_str(), &st) != 0) return ok_status();  // cannot tell: let RocksDB try
+  const uint64_t free = uint64_t(st.f_bavail) * st.f_frsize;
+  const uint64_t need = options_.min_free_bytes + 2 * bytes;
+  if (free >= need) return ok_status();
+  return error("spool: disk full: " + std::to_string(free) + " bytes free, " + std::to_string(need) +
+               " needed (spool.min_free_space + twice the messages)");
+}
+
 Status RocksSpool::write_group(std::deque<Pending>& group) {
+  uint64_t bytes = 0;
+  for (const auto& p : group) bytes += p.body.size() + 256;
+  if (auto st = check_space(bytes); !st) return st;
   if (needs_resume_) {
     // After an I/O error RocksDB refuses writes until resumed; try once per group.
     if (auto s = db_->Resume(); !s.ok())

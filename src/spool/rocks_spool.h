@@ -8,8 +8,10 @@
 // Threads: one writer thread owns the write path. store() queues the request; the writer takes
 // everything queued, writes it in one batch with sync=true, and completes the callbacks. While
 // one sync is in flight the next group gathers, so the number of fsyncs adapts to the load.
-// After a write error (disk full) the writer fails the group, asks RocksDB to resume, and the
-// next group tries again: the server keeps running and answers 452 meanwhile.
+// Disk space: before each group the writer checks the file system keeps min_free_bytes plus
+// twice the group's size free (WAL now, SST later); if not, the group fails and nothing is
+// written. After a write error the writer fails the group, asks RocksDB to resume, and the next
+// group tries again: the server keeps running and answers 452 meanwhile.
 //
 // Trusts: nothing it reads back is trusted — metadata that does not decode is an error.
 #pragma once
@@ -36,6 +38,9 @@ struct RocksSpoolOptions {
   std::string path;
   bool read_only = false;  // for `sluice spool` tools while the server is stopped
   bool sync = true;        // false only for benchmarks that measure the cost of durability
+  // Refuse stores (452) when the file system would keep less than this free: RocksDB needs room
+  // for flushes and compactions, and must never meet ENOSPC itself (Postfix: queue_minfree).
+  uint64_t min_free_bytes = 0;
 };
 
 class RocksSpool final : public Spool {
@@ -66,6 +71,7 @@ class RocksSpool final : public Spool {
   explicit RocksSpool(const RocksSpoolOptions& options);
   void writer_loop();
   Status write_group(std::deque<Pending>& group);
+  Status check_space(uint64_t bytes) const;
 
   // Constant after open().
   RocksSpoolOptions options_;

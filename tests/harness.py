@@ -1,0 +1,154 @@
+"""Shared helpers for end-to-end tests: run the real sluice binary on loopback with a config of
+the test's own, in a temporary directory, and read what it wrote.
+
+Every wait is for an event (a log line, a port, a process exit) and bounded by TIMEOUT; nothing
+sleeps on the wall clock.
+"""
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+BIN = os.environ.get("SLUICE_BIN", "build/release/sluice")
+SRC = os.environ.get("SLUICE_SOURCE_DIR",
+                     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TIMEOUT = 30  # seconds: an upper bound for an event, never a performance threshold
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(*args, input=None, cwd=None):
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=TIMEOUT,
+                          input=input, cwd=cwd)
+
+
+def make_tls(directory):
+    """A self-signed certificate and key for localhost; returns (cert, key) paths."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True, timeout=TIMEOUT)
+    return cert, key
+
+
+def make_credentials(directory, users):
+    """A credentials file made with `sluice passwd`; users is {name: password}."""
+    path = os.path.join(directory, "credentials")
+    with open(path, "w") as f:
+        for user, password in users.items():
+            r = run("passwd", user, input=password + "\n")
+            assert r.returncode == 0, r.stderr
+            f.write(r.stdout)
+    return path
+
+
+def toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return json.dumps(v)
+
+
+class Sluice:
+    """One sluice server in its own directory. smtp: extra [smtp] keys."""
+
+    def __init__(self, directory=None, smtp=None, server=None, spool_path=None, spool=None):
+        self._tmp = None
+        if directory is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="sluice-e2e-")
+            directory = self._tmp.name
+        self.dir = directory
+        self.port = free_port()
+        self.spool_path = spool_path or os.path.join(directory, "spool")
+        self.log_path = os.path.join(directory, "log.jsonl")
+        self.config = os.path.join(directory, "sluice.toml")
+        server = dict({"shutdown_grace": "10s"}, **(server or {}))
+        smtp = dict({"listen": f"127.0.0.1:{self.port}"}, **(smtp or {}))
+        with open(self.config, "w") as f:
+            f.write("[server]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in server.items()))
+            f.write("[smtp]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in smtp.items()))
+            spool = dict({"path": self.spool_path, "min_free_space": "1MB"}, **(spool or {}))
+            f.write("[spool]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in spool.items()))
+            f.write(f"[log]\npath = {json.dumps(self.log_path)}\n")
+        self.proc = None
+        self.events = []
+        self._buf = b""
+
+    def start(self):
+        self.proc = subprocess.Popen([BIN, "serve", "--config", self.config],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.wait_event("Started")
+        return self
+
+    def wait_event(self, name):
+        """Reads the server's stderr JSON lines until one has event == name."""
+        deadline = time.monotonic() + TIMEOUT
+        fd = self.proc.stderr.fileno()
+        while time.monotonic() < deadline:
+            while b"\n" in self._buf:
+                line, self._buf = self._buf.split(b"\n", 1)
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue  # a non-JSON line (a crash message): keep reading
+                self.events.append(rec)
+                if rec.get("event") == name:
+                    return rec
+                if rec.get("event") == "StartFailed":
+                    raise AssertionError(f"sluice failed to start: {rec}")
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            self._buf += chunk
+        raise AssertionError(f"no {name} event; saw {self.events}")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.wait_event("Stopped")
+        code = self.proc.wait(timeout=TIMEOUT) if self.proc else 0
+        return code
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc:
+            self.proc.wait(timeout=TIMEOUT)
+            self.proc.stderr.close()
+
+    def log_records(self, event=None):
+        if not os.path.exists(self.log_path):
+            return []
+        with open(self.log_path) as f:
+            recs = [json.loads(l) for l in f if l.strip()]
+        return [r for r in recs if event is None or r.get("event") == event]
+
+    def spool_ls(self):
+        r = run("spool", "ls", "--config", self.config)
+        assert r.returncode == 0, r.stderr
+        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+    def close(self):
+        self.kill()
+        if self._tmp:
+            self._tmp.cleanup()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
