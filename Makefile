@@ -27,8 +27,14 @@ $(RELEASE)/build.ninja:
 build: deps $(RELEASE)/build.ninja
 	cmake --build $(RELEASE) -j $(JOBS)
 
-run: build
+run: build var/tls/cert.pem
 	$(RELEASE)/sluice serve --config $(CONFIG)
+
+# A self-signed pair for the default config's STARTTLS, made once.
+var/tls/cert.pem:
+	mkdir -p var/tls
+	openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=localhost" \
+	  -keyout var/tls/key.pem -out var/tls/cert.pem 2>/dev/null
 
 test: build
 	cd $(RELEASE) && ctest --output-on-failure -j $(JOBS)

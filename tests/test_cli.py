@@ -98,6 +98,13 @@ class Serve(unittest.TestCase):
 
     def check_stop(self, sig):
         with tempfile.TemporaryDirectory() as d:
+            # The default config's relative paths resolve in the working directory, STARTTLS
+            # pair included (what `make run` makes).
+            os.makedirs(os.path.join(d, "var/tls"))
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                            "-subj", "/CN=localhost", "-keyout", os.path.join(d, "var/tls/key.pem"),
+                            "-out", os.path.join(d, "var/tls/cert.pem")],
+                           check=True, capture_output=True, timeout=TIMEOUT)
             p = self.start(d)
             try:
                 started = wait_for_event(p, "Started")[-1]
@@ -110,6 +117,14 @@ class Serve(unittest.TestCase):
                 if p.poll() is None:
                     p.kill()
                     p.wait()
+
+    def test_missing_tls_certificate_names_the_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = subprocess.run([BIN, "serve", "--config", os.path.join(SRC, "etc/sluice.toml")],
+                               cwd=d, capture_output=True, text=True, timeout=TIMEOUT)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("StartFailed", r.stderr)
+            self.assertIn("var/tls/cert.pem", r.stderr)
 
     def test_sigterm_stops_cleanly(self):
         self.check_stop(signal.SIGTERM)
