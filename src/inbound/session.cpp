@@ -4,6 +4,9 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/error.hpp>
 
+#include <algorithm>
+#include <cstring>
+
 #include "core/text.h"
 #include "inbound/credentials.h"
 
@@ -12,7 +15,7 @@ namespace asio = boost::asio;
 using smtp::Reply;
 
 namespace {
-constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kReadChunk = 16 * 1024;  // the least room a read gets
 constexpr auto kWriteTimeout = std::chrono::minutes(5);
 }  // namespace
 
@@ -40,13 +43,7 @@ void Session::reply(const Reply& r) {
 
 void Session::consume(size_t n) {
   pos_ += n;
-  if (pos_ == in_.size()) {
-    in_.clear();
-    pos_ = 0;
-  } else if (pos_ > kReadChunk) {
-    in_.erase(0, pos_);
-    pos_ = 0;
-  }
+  if (pos_ == len_) pos_ = len_ = 0;
 }
 
 asio::awaitable<bool> Session::flush() {
@@ -59,12 +56,17 @@ asio::awaitable<bool> Session::flush() {
 // Flushes pending replies (RFC 2920: before waiting for input), then reads more input.
 asio::awaitable<bool> Session::fill(std::chrono::milliseconds timeout) {
   if (!co_await flush()) co_return false;
-  const size_t old = in_.size();
-  in_.resize(old + kReadChunk);
+  // Make room: move the unread tail to the front, grow only when that is not enough.
+  if (in_.size() - len_ < kReadChunk && pos_ > 0) {
+    std::memmove(in_.data(), in_.data() + pos_, len_ - pos_);
+    len_ -= pos_;
+    pos_ = 0;
+  }
+  if (in_.size() - len_ < kReadChunk) in_.resize(std::max(2 * in_.size(), len_ + kReadChunk));
   size_t n = 0;
-  const auto ec =
-      co_await stream_.read_some(asio::buffer(in_.data() + old, kReadChunk), n, timeout);
-  in_.resize(old + n);
+  const auto ec = co_await stream_.read_some(
+      asio::buffer(in_.data() + len_, in_.size() - len_), n, timeout);
+  len_ += n;
   if (!ec) co_return true;
   if (ec == boost::beast::error::timeout) {
     reply(421, "4.4.2", ctx_.hostname + " Error: timeout exceeded, closing connection");
@@ -272,8 +274,7 @@ asio::awaitable<Session::Next> Session::on_starttls() {
   reply(220, "2.0.0", "Ready to start TLS");
   if (!co_await flush()) co_return Next::kClose;
   // Anything the client pipelined after STARTTLS was sent in clear: drop it (CVE-2011-0411).
-  in_.clear();
-  pos_ = 0;
+  pos_ = len_ = 0;
   framer_ = smtp::LineFramer();
   const auto ec = co_await stream_.start_tls_server(*ctx_.tls, ctx_.smtp.command_timeout);
   if (ec) co_return Next::kClose;

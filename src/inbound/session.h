@@ -50,7 +50,7 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<bool> flush();
   void reply(uint16_t code, std::string_view enhanced, std::string_view text);
   void reply(const smtp::Reply& r);
-  std::string_view unread() const { return std::string_view(in_).substr(pos_); }
+  std::string_view unread() const { return std::string_view(in_.data() + pos_, len_ - pos_); }
   void consume(size_t n);
 
   // Commands (session.cpp).
@@ -78,8 +78,9 @@ class Session : public std::enable_shared_from_this<Session> {
   net::Stream stream_;
   smtp::LineFramer framer_;
 
-  std::string in_;  // bytes read and not yet used, from pos_
+  std::string in_;  // read buffer (only grows; never zero-filled again): [pos_, len_) is unread
   size_t pos_ = 0;
+  size_t len_ = 0;
   std::string out_;  // replies not yet written
 
   // Session state.

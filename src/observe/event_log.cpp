@@ -1,9 +1,14 @@
 #include "observe/event_log.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 namespace sluice::observe {
+namespace {
+constexpr auto kGather = std::chrono::milliseconds(20);  // a record reaches the file within this
+constexpr size_t kBatch = 512;                            // or as soon as this many are queued
+}  // namespace
 
 Result<std::unique_ptr<EventLog>> EventLog::open(const std::string& path) {
   if (path == "-") return std::unique_ptr<EventLog>(new EventLog(stderr, false));
@@ -27,11 +32,13 @@ EventLog::~EventLog() {
 }
 
 void EventLog::write(std::string line) {
+  bool wake;
   {
     std::lock_guard lock(mu_);
     queue_.push_back(std::move(line));
+    wake = queue_.size() == 1 || queue_.size() == kBatch;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
 }
 
 void EventLog::writer_loop() {
@@ -42,6 +49,8 @@ void EventLog::writer_loop() {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) return;
+      // Gather for a moment: one write per batch, not one per event, under load.
+      cv_.wait_for(lock, kGather, [&] { return stopping_ || queue_.size() >= kBatch; });
       batch.swap(queue_);
     }
     buffer.clear();

@@ -3,8 +3,9 @@
 // file named by [log] path. Record fields are documented in doc/log.md.
 //
 // write() never blocks on the disk: it queues the line and a writer thread appends whatever has
-// queued with one write() and flushes it to the kernel (no fsync: the log is for people and
-// tools; the spool is the durable record). Lines are written whole and in order.
+// queued (gathering for up to 20 ms) with one write() and flushes it to the kernel (no fsync: the
+// log is for people and tools; the spool is the durable record). Lines are written whole and in
+// order.
 // Thread-safe.
 #pragma once
 
