@@ -1,10 +1,8 @@
 #include "inbound/session.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/beast/core/error.hpp>
-
-#include <algorithm>
 #include <cstring>
 
 #include "core/text.h"
@@ -64,11 +62,11 @@ asio::awaitable<bool> Session::fill(std::chrono::milliseconds timeout) {
   }
   if (in_.size() - len_ < kReadChunk) in_.resize(std::max(2 * in_.size(), len_ + kReadChunk));
   size_t n = 0;
-  const auto ec = co_await stream_.read_some(
-      asio::buffer(in_.data() + len_, in_.size() - len_), n, timeout);
+  const auto ec =
+      co_await stream_.read_some(asio::buffer(in_.data() + len_, in_.size() - len_), n, timeout);
   len_ += n;
   if (!ec) co_return true;
-  if (ec == boost::beast::error::timeout) {
+  if (ec == asio::error::timed_out) {
     reply(421, "4.4.2", ctx_.hostname + " Error: timeout exceeded, closing connection");
     co_await flush();
   } else if (ec == asio::error::operation_aborted && shutdown_requested_) {

@@ -1,5 +1,6 @@
 // AUTH PLAIN (RFC 4616) and AUTH LOGIN for submission, offered only under TLS (RFC 4954).
-#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/base64.h"
@@ -8,6 +9,28 @@
 
 namespace sluice::inbound {
 namespace asio = boost::asio;
+
+namespace {
+
+// PBKDF2 takes tens of milliseconds: it runs on the blocking pool, and the result comes back on
+// the session's executor. (Plain handlers, not a co_spawned lambda: GCC 12 copies a coroutine
+// lambda's closure bitwise, which corrupts captured std::strings.)
+template <class Token>
+auto async_verify(const Credentials& creds, asio::any_io_executor pool, std::string user,
+                  std::string password, Token&& token) {
+  return asio::async_initiate<Token, void(bool)>(
+      [&creds, pool](auto handler, std::string u, std::string p) {
+        auto back = asio::get_associated_executor(handler);
+        asio::post(pool, [&creds, back, h = std::move(handler), u = std::move(u),
+                          p = std::move(p)]() mutable {
+          const bool ok = creds.verify(u, p);
+          asio::post(back, [h = std::move(h), ok]() mutable { h(ok); });
+        });
+      },
+      token, std::move(user), std::move(password));
+}
+
+}  // namespace
 
 // Reads one line of a SASL exchange; nullopt when the connection is gone.
 asio::awaitable<std::optional<std::string>> Session::read_auth_line() {
@@ -108,14 +131,8 @@ asio::awaitable<Session::Next> Session::on_auth(const smtp::Auth& auth) {
     password = std::move(*p);
   }
 
-  // PBKDF2 takes tens of milliseconds: run it on the blocking pool, not on an I/O thread.
-  const Credentials* creds = ctx_.credentials;
-  const bool ok = co_await asio::co_spawn(
-      ctx_.blocking,
-      [creds, user, password]() -> asio::awaitable<bool> {
-        co_return creds->verify(user, password);
-      },
-      asio::use_awaitable);
+  const bool ok = co_await async_verify(*ctx_.credentials, ctx_.blocking, user, std::move(password),
+                                        asio::use_awaitable);
   if (!ok) {
     refuse(535, "5.7.8", "Authentication credentials invalid");
     co_return Next::kContinue;

@@ -2,72 +2,99 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <optional>
 
 namespace sluice::net {
 namespace asio = boost::asio;
-namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
 
 namespace {
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 }
 
+// Timeouts cancel the pending operation (they never close the socket), so the session can
+// still say "421 4.4.2 timeout" before closing. A generation number keeps a timer that fired
+// just as its operation completed from cancelling the next one.
 struct Stream::Impl {
-  explicit Impl(asio::ip::tcp::socket s) : tcp(std::move(s)) {}
-  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : tcp; }
+  explicit Impl(tcp::socket s) : timer(s.get_executor()), sock(std::move(s)) {}
 
-  beast::tcp_stream tcp;  // moved into `tls` by STARTTLS
-  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+  tcp::socket& lowest() { return tls ? tls->next_layer() : sock; }
+
+  void arm(Duration d) {
+    timed_out = false;
+    const uint64_t gen = ++generation;
+    timer.expires_after(d);
+    timer.async_wait([this, gen](const error_code& ec) {
+      if (ec) return;  // cancelled (possibly after *this is gone): touch nothing
+      if (gen != generation) return;
+      timed_out = true;
+      error_code ignored;
+      lowest().cancel(ignored);
+    });
+  }
+
+  error_code disarm(error_code ec) {
+    ++generation;
+    timer.cancel();
+    return timed_out ? error_code(asio::error::timed_out) : ec;
+  }
+
+  asio::steady_timer timer;
+  tcp::socket sock;  // moved into `tls` by STARTTLS
+  std::optional<asio::ssl::stream<tcp::socket>> tls;
+  uint64_t generation = 0;
+  bool timed_out = false;
 };
 
-Stream::Stream(asio::ip::tcp::socket socket) : impl_(std::make_unique<Impl>(std::move(socket))) {}
+Stream::Stream(tcp::socket socket) : impl_(std::make_unique<Impl>(std::move(socket))) {}
 Stream::~Stream() = default;
 
 asio::awaitable<Stream::error_code> Stream::read_some(asio::mutable_buffer into, size_t& n,
                                                       Duration timeout) {
-  impl_->lowest().expires_after(timeout);
+  impl_->arm(timeout);
   error_code ec;
   if (impl_->tls) {
     std::tie(ec, n) = co_await impl_->tls->async_read_some(into, kTuple);
   } else {
-    std::tie(ec, n) = co_await impl_->tcp.async_read_some(into, kTuple);
+    std::tie(ec, n) = co_await impl_->sock.async_read_some(into, kTuple);
   }
-  co_return ec;
+  co_return impl_->disarm(ec);
 }
 
 asio::awaitable<Stream::error_code> Stream::write(std::string_view data, Duration timeout) {
-  impl_->lowest().expires_after(timeout);
+  impl_->arm(timeout);
   error_code ec;
   size_t n = 0;
   const auto buf = asio::buffer(data.data(), data.size());
   if (impl_->tls) {
     std::tie(ec, n) = co_await asio::async_write(*impl_->tls, buf, kTuple);
   } else {
-    std::tie(ec, n) = co_await asio::async_write(impl_->tcp, buf, kTuple);
+    std::tie(ec, n) = co_await asio::async_write(impl_->sock, buf, kTuple);
   }
-  co_return ec;
+  co_return impl_->disarm(ec);
 }
 
 asio::awaitable<Stream::error_code> Stream::start_tls_server(asio::ssl::context& ctx,
                                                              Duration timeout) {
-  impl_->tls.emplace(std::move(impl_->tcp), ctx);
-  impl_->lowest().expires_after(timeout);
+  impl_->tls.emplace(std::move(impl_->sock), ctx);
+  impl_->arm(timeout);
   auto [ec] = co_await impl_->tls->async_handshake(asio::ssl::stream_base::server, kTuple);
-  co_return ec;
+  co_return impl_->disarm(ec);
 }
 
 void Stream::cancel() {
-  impl_->lowest().cancel();
+  error_code ignored;
+  impl_->lowest().cancel(ignored);
 }
 
 void Stream::close() {
   error_code ignored;
-  impl_->lowest().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  impl_->lowest().close();
+  impl_->timer.cancel();
+  impl_->lowest().shutdown(tcp::socket::shutdown_both, ignored);
+  impl_->lowest().close(ignored);
 }
 
 bool Stream::tls() const {

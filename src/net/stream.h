@@ -1,9 +1,10 @@
 // A TCP connection that may turn into TLS mid-stream (STARTTLS), with a timeout on every read
 // and write. Used by the listener's sessions now and by the SMTP client later.
 //
-// Expected outcomes come back as values: reads and writes return an error_code (timeout is
-// boost::beast::error::timeout, a closed peer is asio::error::eof). Every call must come from the
-// executor the socket was created on (the session's strand). Beast stays in stream.cpp.
+// Expected outcomes come back as values: reads and writes return an error_code (a timeout is
+// asio::error::timed_out and leaves the connection open for a last reply; a closed peer is
+// asio::error::eof). Every call must come from the executor the socket was created on (the
+// session's strand). TLS and timers stay in stream.cpp.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
