@@ -58,6 +58,7 @@ fuzz: deps $(FUZZ)/build.ninja
 
 bench: build
 	$(RELEASE)/bench/smtp_parsers_bench
+	bench/injection.sh
 
 clean:
 	rm -rf build
