@@ -1,7 +1,7 @@
 # The commands a person types. Each target installs what is missing first (scripts/install-deps).
 #   make run    build Release and run `sluice serve` on etc/sluice.toml
 #   make test   build Release and run every test (unit + end-to-end)
-#   make asan   build with ASan+UBSan and run the unit tests
+#   make asan   build with ASan+UBSan and run every test
 #   make fuzz   build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make bench  build Release and run the benchmarks in bench/
 SHELL := /bin/bash
@@ -45,9 +45,10 @@ unit: build
 $(ASAN)/build.ninja:
 	cmake -S . -B $(ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON -DSLUICE_BENCH=OFF $(CMAKE_FLAGS)
 
+# Every test, unit and end-to-end, against ASan+UBSan builds of the tests and of the binary.
 asan: deps $(ASAN)/build.ninja
-	cmake --build $(ASAN) -j $(JOBS) --target sluice_unit_tests
-	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS) -L unit
+	cmake --build $(ASAN) -j $(JOBS)
+	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
 
 $(FUZZ)/build.ninja:
 	CXX=clang++ cmake -S . -B $(FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_FUZZ=ON -DSLUICE_SANITIZE=ON $(CMAKE_FLAGS)
