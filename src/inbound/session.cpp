@@ -39,6 +39,11 @@ void Session::reply(const Reply& r) {
   out_ += r.wire();
 }
 
+void Session::refuse(uint16_t code, std::string_view enhanced, std::string_view text) {
+  reply(code, enhanced, text);
+  ++errors_;
+}
+
 void Session::consume(size_t n) {
   pos_ += n;
   if (pos_ == len_) pos_ = len_ = 0;
@@ -158,8 +163,7 @@ asio::awaitable<Session::Next> Session::dispatch(smtp::Command& cmd) {
   } else if (std::holds_alternative<smtp::Vrfy>(cmd)) {
     reply(252, "2.1.5", "Cannot VRFY user, but will accept message and attempt delivery");
   } else if (std::holds_alternative<smtp::Expn>(cmd)) {
-    reply(502, "5.5.1", "EXPN not available");
-    ++errors_;
+    refuse(502, "5.5.1", "EXPN not available");
   } else if (std::holds_alternative<smtp::Help>(cmd)) {
     reply(214, "2.0.0",
           "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH\n"
@@ -182,8 +186,7 @@ asio::awaitable<Session::Next> Session::dispatch(smtp::Command& cmd) {
 
 void Session::on_hello(const std::string& domain, bool esmtp) {
   if (bdat_active_) {
-    reply(503, "5.5.1", "Error: EHLO during a BDAT transfer");
-    ++errors_;
+    refuse(503, "5.5.1", "Error: EHLO during a BDAT transfer");
     return;
   }
   reset_transaction();
@@ -205,33 +208,28 @@ void Session::on_hello(const std::string& domain, bool esmtp) {
 
 void Session::on_mail(smtp::MailFrom& mail) {
   if (!greeted_) {
-    reply(503, "5.5.1", "Error: send EHLO or HELO first");
-    ++errors_;
+    refuse(503, "5.5.1", "Error: send EHLO or HELO first");
     return;
   }
   if (mail_) {
-    reply(503, "5.5.1", "Error: nested MAIL command");
-    ++errors_;
+    refuse(503, "5.5.1", "Error: nested MAIL command");
     return;
   }
   // Relay policy: sluice relays for its client networks and for authenticated clients only.
   if (auth_user_.empty() && !any_contains(ctx_.client_networks, client_ip_)) {
     if (ctx_.credentials) {
-      reply(530, "5.7.0", "Authentication required");
+      refuse(530, "5.7.0", "Authentication required");
     } else {
-      reply(550, "5.7.1", "Relaying denied: " + client_ip_ + " is not an allowed client");
+      refuse(550, "5.7.1", "Relaying denied: " + client_ip_ + " is not an allowed client");
     }
-    ++errors_;
     return;
   }
   if (mail.params.size && *mail.params.size > ctx_.smtp.max_message_size) {
-    reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
-    ++errors_;
+    refuse(552, "5.3.4", "Message size exceeds fixed maximum message size");
     return;
   }
   if (mail.params.body == smtp::Body::kBinaryMime) {
-    reply(555, "5.5.4", "BODY=BINARYMIME is not supported");
-    ++errors_;
+    refuse(555, "5.5.4", "BODY=BINARYMIME is not supported");
     return;
   }
   mail_ = std::move(mail);
@@ -240,13 +238,11 @@ void Session::on_mail(smtp::MailFrom& mail) {
 
 void Session::on_rcpt(smtp::RcptTo& rcpt) {
   if (!mail_) {
-    reply(503, "5.5.1", "Error: need MAIL before RCPT");
-    ++errors_;
+    refuse(503, "5.5.1", "Error: need MAIL before RCPT");
     return;
   }
   if (bdat_active_) {
-    reply(503, "5.5.1", "Error: RCPT during a BDAT transfer");
-    ++errors_;
+    refuse(503, "5.5.1", "Error: RCPT during a BDAT transfer");
     return;
   }
   if (rcpts_.size() >= ctx_.smtp.max_recipients) {
@@ -260,13 +256,11 @@ void Session::on_rcpt(smtp::RcptTo& rcpt) {
 
 asio::awaitable<Session::Next> Session::on_starttls() {
   if (!ctx_.tls) {
-    reply(502, "5.5.1", "Error: STARTTLS not available");
-    ++errors_;
+    refuse(502, "5.5.1", "Error: STARTTLS not available");
     co_return Next::kContinue;
   }
   if (stream_.tls()) {
-    reply(503, "5.5.1", "Error: TLS already active");
-    ++errors_;
+    refuse(503, "5.5.1", "Error: TLS already active");
     co_return Next::kContinue;
   }
   reply(220, "2.0.0", "Ready to start TLS");

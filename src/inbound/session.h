@@ -50,6 +50,8 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<bool> flush();
   void reply(uint16_t code, std::string_view enhanced, std::string_view text);
   void reply(const smtp::Reply& r);
+  // An error reply caused by the client: counts towards max_errors.
+  void refuse(uint16_t code, std::string_view enhanced, std::string_view text);
   std::string_view unread() const { return std::string_view(in_.data() + pos_, len_ - pos_); }
   void consume(size_t n);
 

@@ -49,10 +49,6 @@ asio::awaitable<std::optional<std::string>> Session::read_auth_line() {
 }
 
 asio::awaitable<Session::Next> Session::on_auth(const smtp::Auth& auth) {
-  auto refuse = [&](uint16_t code, std::string_view enh, std::string_view text) {
-    reply(code, enh, text);
-    ++errors_;
-  };
   if (!ctx_.credentials) {
     refuse(502, "5.5.1", "Error: AUTH not available");
     co_return Next::kContinue;

@@ -49,18 +49,15 @@ int64_t now_ms() {
 
 asio::awaitable<Session::Next> Session::on_data() {
   if (!mail_) {
-    reply(503, "5.5.1", "Error: need MAIL command");
-    ++errors_;
+    refuse(503, "5.5.1", "Error: need MAIL command");
     co_return Next::kContinue;
   }
   if (rcpts_.empty()) {
-    reply(554, "5.5.1", "Error: no valid recipients");
-    ++errors_;
+    refuse(554, "5.5.1", "Error: no valid recipients");
     co_return Next::kContinue;
   }
   if (bdat_active_) {
-    reply(503, "5.5.1", "Error: DATA during a BDAT transfer");
-    ++errors_;
+    refuse(503, "5.5.1", "Error: DATA during a BDAT transfer");
     co_return Next::kContinue;
   }
   reply(354, "", "End data with <CR><LF>.<CR><LF>");
@@ -103,8 +100,7 @@ asio::awaitable<Session::Next> Session::on_bdat(const smtp::Bdat& bdat) {
     remaining -= take;
   }
   if (!keep) {
-    reply(mail_ ? 554 : 503, "5.5.1", std::string("Error: ") + refusal);
-    ++errors_;
+    refuse(mail_ ? 554 : 503, "5.5.1", std::string("Error: ") + refusal);
     co_return Next::kContinue;
   }
   if (!bdat.last) {
