@@ -16,7 +16,7 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 Listener::Listener(asio::io_context& ioc, InboundContext ctx)
-    : ioc_(ioc), ctx_(std::move(ctx)), acceptor_(ioc) {}
+    : ioc_(ioc), ctx_(std::move(ctx)), acceptor_(asio::make_strand(ioc)) {}
 
 Listener::~Listener() = default;
 
@@ -31,7 +31,7 @@ Status Listener::start(const config::Endpoint& endpoint) {
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return error("smtp listen " + endpoint.str() + ": " + ec.message());
-  asio::co_spawn(ioc_, accept_loop(), asio::detached);
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
   return ok_status();
 }
 

@@ -48,7 +48,7 @@ class Listener {
 
   boost::asio::io_context& ioc_;
   const InboundContext ctx_;
-  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::ip::tcp::acceptor acceptor_;  // on its own strand: the accept loop and stop()
 
   mutable std::mutex mu_;  // guards the members below
   bool stopping_ = false;
