@@ -63,7 +63,10 @@ def toml_value(v):
 class Sluice:
     """One sluice server in its own directory. smtp: extra [smtp] keys."""
 
-    def __init__(self, directory=None, smtp=None, server=None, spool_path=None, spool=None):
+    def __init__(self, directory=None, smtp=None, server=None, spool_path=None, spool=None,
+                 queue=None, delivery=None, dns=None, routes=None):
+        """Acceptance tests get [queue] hold = true (nothing is delivered, the spool keeps every
+        message); delivery tests pass queue={"hold": False} and routes/dns of their own."""
         self._tmp = None
         if directory is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="sluice-e2e-")
@@ -80,6 +83,16 @@ class Sluice:
             f.write("[smtp]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in smtp.items()))
             spool = dict({"path": self.spool_path, "min_free_space": "1MB"}, **(spool or {}))
             f.write("[spool]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in spool.items()))
+            sections = {
+                "queue": dict({"hold": True}, **(queue or {})),
+                "delivery": delivery or {},
+                "dns": dict({"providers": os.path.join(SRC, "etc/providers.toml")}, **(dns or {})),
+            }
+            for name, keys in sections.items():
+                f.write(f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items()))
+            for domain, keys in (routes or {}).items():
+                f.write(f"[route.{json.dumps(domain)}]\n" +
+                        "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items()))
             f.write(f"[log]\npath = {json.dumps(self.log_path)}\n")
         self.proc = None
         self.events = []

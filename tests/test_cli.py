@@ -101,6 +101,7 @@ class Serve(unittest.TestCase):
             # The default config's relative paths resolve in the working directory, STARTTLS
             # pair included (what `make run` makes).
             os.makedirs(os.path.join(d, "var/tls"))
+            os.symlink(os.path.join(SRC, "etc"), os.path.join(d, "etc"))  # providers.toml
             subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                             "-subj", "/CN=localhost", "-keyout", os.path.join(d, "var/tls/key.pem"),
                             "-out", os.path.join(d, "var/tls/cert.pem")],

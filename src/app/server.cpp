@@ -12,11 +12,12 @@
 
 #include "app/version.h"
 #include "core/json.h"
+#include "dns/resolver.h"
 #include "inbound/credentials.h"
 #include "inbound/listener.h"
 #include "net/tls.h"
 #include "observe/event_log.h"
-#include "queue/hold_queue.h"
+#include "queue/manager.h"
 #include "spool/rocks_spool.h"
 
 namespace sluice {
@@ -82,11 +83,21 @@ struct Server::Impl {
       lifecycle(event("ShutdownForced").str("reason", "grace period over"));
       ioc.stop();
     });
-    if (listener) {
+    // Two things to wait for: the listener's sessions and the manager's connections.
+    auto one_done = [this] {
+      asio::post(control, [this] {
+        if (--stops_pending == 0) finish();
+      });
+    };
+    if (listener) listener->on_idle = one_done;
+    if (listener)
       listener->stop();
-    } else {
-      finish();
-    }
+    else
+      one_done();
+    if (manager)
+      manager->stop(one_done);
+    else
+      one_done();
   }
 
   // Nothing is left to wait for: let run() return.
@@ -106,12 +117,16 @@ struct Server::Impl {
   asio::steady_timer deadline;
   asio::thread_pool blocking;  // CPU-heavy work off the I/O threads (password hashing)
   bool stopping = false;       // on `control`
+  int stops_pending = 2;       // listener idle, manager stopped; on `control`
 
   std::unique_ptr<spool::RocksSpool> spool;
   std::unique_ptr<observe::EventLog> log;
   std::shared_ptr<asio::ssl::context> tls;
   std::shared_ptr<const inbound::Credentials> credentials;
-  queue::HoldQueue queue;
+  dns::Providers providers;
+  std::unique_ptr<dns::AresResolver> resolver;
+  std::shared_ptr<asio::ssl::context> client_tls;
+  std::unique_ptr<queue::Manager> manager;
   std::unique_ptr<inbound::Listener> listener;
 };
 
@@ -143,9 +158,34 @@ Status Server::Impl::start() {
     credentials = std::move(*c);
   }
 
+  if (!cfg.dns.providers.empty()) {
+    auto p = dns::Providers::load(cfg.dns.providers);
+    if (!p) return Unexpected<Error>{p.error()};
+    providers = std::move(*p);
+  }
+  dns::AresOptions ro;
+  ro.nameservers = cfg.dns.nameservers;
+  ro.timeout = cfg.dns.timeout;
+  ro.routes = cfg.routes;
+  ro.providers = &providers;
+  auto r = dns::AresResolver::create(std::move(ro));
+  if (!r) return Unexpected<Error>{r.error()};
+  resolver = std::move(*r);
+  client_tls = net::make_client_tls();
+  outbound::ClientContext cc;
+  cc.delivery = cfg.delivery;
+  cc.helo = cfg.delivery.helo_name.empty() ? cfg.server.hostname : cfg.delivery.helo_name;
+  cc.tls = client_tls.get();
+  queue::ManagerOptions mo;
+  mo.queue = cfg.queue;
+  mo.delivery = cfg.delivery;
+  mo.hostname = cfg.server.hostname;
+  manager = std::make_unique<queue::Manager>(ioc, mo, *spool, *resolver, *log, cc);
+
   // Recovery streams the spool into the queue before anything new arrives.
   const auto t0 = std::chrono::steady_clock::now();
-  auto recovered = spool->recover([this](spool::MessageMeta m) { queue.accept(m); });
+  auto recovered =
+      spool->recover([this](spool::MessageMeta m) { manager->recovered(m.id, m.next_due_ms); });
   if (!recovered) return Unexpected<Error>{recovered.error()};
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
@@ -157,13 +197,13 @@ Status Server::Impl::start() {
   ctx.hostname = cfg.server.hostname;
   for (const auto& n : cfg.smtp.client_networks) ctx.client_networks.push_back(*Cidr::parse(n));
   ctx.spool = spool.get();
-  ctx.intake = &queue;
+  ctx.intake = manager.get();
   ctx.log = log.get();
   ctx.credentials = credentials.get();
   ctx.tls = tls.get();
   ctx.blocking = blocking.get_executor();
   listener = std::make_unique<inbound::Listener>(ioc, std::move(ctx));
-  listener->on_idle = [this] { finish(); };
+  manager->begin();
   return listener->start(cfg.smtp.listen);
 }
 
@@ -190,6 +230,8 @@ int Server::run() {
   s.ioc.run();
   for (auto& t : pool) t.join();
   s.listener.reset();
+  s.manager.reset();
+  s.resolver.reset();
   s.blocking.join();
   const uint64_t syncs = s.spool->sync_count(), stored = s.spool->stored_count();
   s.spool.reset();  // drains the writer: every pending store completes first

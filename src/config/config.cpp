@@ -44,6 +44,95 @@ std::optional<std::string> parse_endpoint(std::string_view s, Endpoint& out) {
   return std::nullopt;
 }
 
+std::optional<std::string> parse_tls_policy(std::string_view s, TlsPolicy& out) {
+  if (s == "none")
+    out = TlsPolicy::kNone;
+  else if (s == "opportunistic")
+    out = TlsPolicy::kOpportunistic;
+  else if (s == "required")
+    out = TlsPolicy::kRequired;
+  else
+    return "expected \"none\", \"opportunistic\" or \"required\"";
+  return std::nullopt;
+}
+
+std::optional<std::string> check_ip(std::string_view s) {
+  unsigned char buf[16];
+  const std::string text(s);
+  if (s.empty() || inet_pton(AF_INET, text.c_str(), buf) == 1 ||
+      inet_pton(AF_INET6, text.c_str(), buf) == 1) {
+    return std::nullopt;
+  }
+  return "expected an IPv4 or IPv6 address";
+}
+
+template <class SectionFn>
+void read_delivery_sections(const toml::table& root, const std::string& file, Config& c,
+                            std::vector<ConfigError>& errors, SectionFn section) {
+  Section queue = section("queue");
+  queue.duration("min_backoff", c.queue.min_backoff, milliseconds(100), milliseconds(86'400'000));
+  queue.duration("max_backoff", c.queue.max_backoff, milliseconds(100), milliseconds(604'800'000));
+  queue.duration("max_age", c.queue.max_age, milliseconds(1000), milliseconds(2'592'000'000));
+  queue.boolean("hold", c.queue.hold);
+  if (c.queue.max_backoff < c.queue.min_backoff)
+    queue.fail("max_backoff", "must not be below min_backoff");
+  queue.finish();
+
+  Section d = section("delivery");
+  DeliveryConfig& dc = c.delivery;
+  d.parsed<std::string>("source_ip", dc.source_ip, [](std::string_view s, std::string& out) {
+    if (auto e = check_ip(s)) return e;
+    out = std::string(s);
+    return std::optional<std::string>();
+  });
+  d.string("helo_name", dc.helo_name, /*allow_empty=*/true);
+  d.parsed<TlsPolicy>("tls", dc.tls, parse_tls_policy);
+  d.u32("max_connections_per_site", dc.max_connections_per_site, 1, 10'000);
+  d.u32("max_deliveries_per_connection", dc.max_deliveries_per_connection, 1, 100'000);
+  d.u32("max_recipients_per_transaction", dc.max_recipients_per_transaction, 1, 10'000);
+  d.duration("connect_timeout", dc.connect_timeout, milliseconds(100), milliseconds(600'000));
+  d.duration("command_timeout", dc.command_timeout, milliseconds(100), milliseconds(3'600'000));
+  d.duration("data_timeout", dc.data_timeout, milliseconds(100), milliseconds(3'600'000));
+  d.duration("idle_timeout", dc.idle_timeout, milliseconds(0), milliseconds(600'000));
+  d.finish();
+
+  Section dns = section("dns");
+  dns.strings("nameservers", c.dns.nameservers,
+              [](std::string_view v) -> std::optional<std::string> {
+                Endpoint e;
+                if (!v.empty() && (!check_ip(v) || !parse_endpoint(v, e))) return std::nullopt;
+                return "expected \"address:port\" or an address";
+              });
+  dns.duration("timeout", c.dns.timeout, milliseconds(100), milliseconds(60'000));
+  dns.string("providers", c.dns.providers, /*allow_empty=*/true);
+  dns.finish();
+
+  const toml::node* routes = root.get("route");
+  if (routes && !routes->is_table()) {
+    errors.push_back({file, routes->source().begin.line, routes->source().begin.column, "route",
+                      "expected tables [route.\"domain\"]"});
+  } else if (routes) {
+    for (const auto& [domain, node] : *routes->as_table()) {
+      const std::string key = "route." + std::string(domain.str());
+      if (!node.is_table()) {
+        errors.push_back({file, node.source().begin.line, node.source().begin.column, key,
+                          "expected a table with host and port"});
+        continue;
+      }
+      Route r;
+      Section rs(node.as_table(), key, file, &errors);
+      rs.string("host", r.host);
+      uint32_t port = r.port;
+      rs.u32("port", port, 1, 65535);
+      r.port = static_cast<uint16_t>(port);
+      rs.parsed<TlsPolicy>("tls", r.tls, parse_tls_policy);
+      if (!node.as_table()->get("host")) rs.fail("host", "a route needs a host");
+      rs.finish();
+      c.routes[to_lower(domain.str())] = r;
+    }
+  }
+}
+
 void read_sections(const toml::table& root, const std::string& file, Config& c,
                    std::vector<ConfigError>& errors) {
   auto section = [&](std::string_view name) {
@@ -102,7 +191,10 @@ void read_sections(const toml::table& root, const std::string& file, Config& c,
   log.string("path", c.log.path);
   log.finish();
 
-  static constexpr std::string_view kSections[] = {"server", "smtp", "http", "spool", "log"};
+  read_delivery_sections(root, file, c, errors, section);
+
+  static constexpr std::string_view kSections[] = {"server", "smtp",     "http", "spool", "log",
+                                                   "queue",  "delivery", "dns",  "route"};
   for (const auto& [k, v] : root) {
     bool known = false;
     for (auto s : kSections) known = known || k.str() == s;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -55,12 +56,51 @@ struct HttpConfig {
 };
 
 struct SpoolConfig {
-  std::string path = "var/spool";             // RocksDB directory
-  uint64_t min_free_space = 100'000'000;      // below this, new messages get 452 4.3.1
+  std::string path = "var/spool";         // RocksDB directory
+  uint64_t min_free_space = 100'000'000;  // below this, new messages get 452 4.3.1
 };
 
 struct LogConfig {
   std::string path = "var/log/sluice.jsonl";  // JSON-lines event log
+};
+
+// Retries (Postfix-like defaults: minimal_backoff_time, maximal_backoff_time,
+// maximal_queue_lifetime).
+struct QueueConfig {
+  Duration min_backoff{300'000};    // first retry after about this long
+  Duration max_backoff{3'600'000};  // retries never further apart than this
+  Duration max_age{432'000'000};    // 5 days: then the message expires (DSN to the sender)
+  bool hold = false;                // accept and spool, deliver nothing (maintenance, tests)
+};
+
+enum class TlsPolicy { kNone, kOpportunistic, kRequired };
+
+// How sluice delivers (the SMTP client). Per-site limits and learning come with shaping.
+struct DeliveryConfig {
+  std::string source_ip;                      // bind outbound connections here; "" = any
+  std::string helo_name;                      // "" = server.hostname
+  TlsPolicy tls = TlsPolicy::kOpportunistic;  // STARTTLS when offered
+  uint32_t max_connections_per_site = 10;     // connections to one site at once
+  uint32_t max_deliveries_per_connection = 100;
+  uint32_t max_recipients_per_transaction = 100;
+  Duration connect_timeout{30'000};
+  Duration command_timeout{300'000};  // RFC 5321 section 4.5.3.2: MAIL, RCPT 5 min
+  Duration data_timeout{600'000};     // waiting for the reply to the final dot: 10 min
+  Duration idle_timeout{5'000};       // keep an idle connection this long for more work
+};
+
+struct DnsConfig {
+  std::vector<std::string> nameservers;  // "127.0.0.1:5353"; empty = the system's
+  Duration timeout{5'000};               // per query attempt
+  std::string providers;                 // provider rules file (etc/providers.toml); "" = none
+};
+
+// [route."example.test"]: deliver a domain to a fixed host, without MX lookup.
+struct Route {
+  std::string host;  // address or name (resolved with A/AAAA)
+  uint16_t port = 25;
+  TlsPolicy tls = TlsPolicy::kOpportunistic;
+  friend bool operator==(const Route&, const Route&) = default;
 };
 
 struct Config {
@@ -70,6 +110,10 @@ struct Config {
   HttpConfig http;
   SpoolConfig spool;
   LogConfig log;
+  QueueConfig queue;
+  DeliveryConfig delivery;
+  DnsConfig dns;
+  std::map<std::string, Route> routes;  // lower-case domain -> route
 };
 
 struct ConfigError {

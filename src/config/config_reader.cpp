@@ -72,6 +72,16 @@ void Section::string(std::string_view key, std::string& out, bool allow_empty) {
   out = std::move(*s);
 }
 
+void Section::boolean(std::string_view key, bool& out) {
+  const toml::node* n = find(key);
+  if (!n) return;
+  if (!n->is_boolean()) {
+    error(n, key, "expected true or false, found " + type_name(*n));
+    return;
+  }
+  out = n->as_boolean()->get();
+}
+
 void Section::u32(std::string_view key, uint32_t& out, uint32_t min, uint32_t max) {
   const toml::node* n = find(key);
   if (!n) return;

@@ -27,6 +27,7 @@ class Section {
 
   void string(std::string_view key, std::string& out, bool allow_empty = false);
   void u32(std::string_view key, uint32_t& out, uint32_t min, uint32_t max);
+  void boolean(std::string_view key, bool& out);
   void size(std::string_view key, uint64_t& out, uint64_t min, uint64_t max);
   void duration(std::string_view key, Duration& out, Duration min, Duration max);
   // An array of strings, each checked by `check` (error message or nullopt when valid).

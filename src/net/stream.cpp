@@ -85,6 +85,17 @@ asio::awaitable<Stream::error_code> Stream::start_tls_server(asio::ssl::context&
   co_return impl_->disarm(ec);
 }
 
+asio::awaitable<Stream::error_code> Stream::start_tls_client(asio::ssl::context& ctx,
+                                                             const std::string& server_name,
+                                                             Duration timeout) {
+  impl_->tls.emplace(std::move(impl_->sock), ctx);
+  if (!server_name.empty())
+    SSL_set_tlsext_host_name(impl_->tls->native_handle(), server_name.c_str());
+  impl_->arm(timeout);
+  auto [ec] = co_await impl_->tls->async_handshake(asio::ssl::stream_base::client, kTuple);
+  co_return impl_->disarm(ec);
+}
+
 void Stream::cancel() {
   error_code ignored;
   impl_->lowest().cancel(ignored);

@@ -40,6 +40,10 @@ class Stream {
   // Server side of a TLS handshake on the open connection.
   boost::asio::awaitable<error_code> start_tls_server(boost::asio::ssl::context& ctx,
                                                       Duration timeout);
+  // Client side (STARTTLS towards a receiver); `server_name` goes in SNI.
+  boost::asio::awaitable<error_code> start_tls_client(boost::asio::ssl::context& ctx,
+                                                      const std::string& server_name,
+                                                      Duration timeout);
 
   // Cancels pending operations (they complete with operation_aborted).
   void cancel();

@@ -4,6 +4,15 @@
 
 namespace sluice::net {
 
+std::shared_ptr<boost::asio::ssl::context> make_client_tls() {
+  namespace ssl = boost::asio::ssl;
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  ctx->set_verify_mode(ssl::verify_none);
+  return ctx;
+}
+
 Result<std::shared_ptr<boost::asio::ssl::context>> make_server_tls(const std::string& cert_file,
                                                                    const std::string& key_file) {
   namespace ssl = boost::asio::ssl;

@@ -12,6 +12,10 @@ class context;
 
 namespace sluice::net {
 
+// A client context for opportunistic STARTTLS: TLS 1.2+, no certificate verification (as
+// Postfix's smtp_tls_security_level = may; verification policies come with routes later).
+std::shared_ptr<boost::asio::ssl::context> make_client_tls();
+
 // A server context with the PEM certificate chain and private key; errors name the file.
 Result<std::shared_ptr<boost::asio::ssl::context>> make_server_tls(const std::string& cert_file,
                                                                    const std::string& key_file);

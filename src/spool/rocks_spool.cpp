@@ -107,16 +107,30 @@ MessageId RocksSpool::next_id() {
   return last_id_;
 }
 
-void RocksSpool::store(MessageMeta meta, Body body, Done done) {
+void RocksSpool::enqueue(Pending p) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
-      queue_.push_back(Pending{std::move(meta), std::move(body), std::move(done)});
+      queue_.push_back(std::move(p));
       cv_.notify_one();
       return;
     }
   }
-  done(error("spool: shutting down"));
+  p.done(error("spool: shutting down"));
+}
+
+void RocksSpool::store(MessageMeta meta, Body body, Done done) {
+  enqueue(Pending{Op::kStore, std::move(meta), std::move(body), std::move(done)});
+}
+
+void RocksSpool::update(MessageMeta meta, Done done) {
+  enqueue(Pending{Op::kUpdate, std::move(meta), Body{}, std::move(done)});
+}
+
+void RocksSpool::remove(MessageId id, Done done) {
+  MessageMeta m;
+  m.id = id;
+  enqueue(Pending{Op::kRemove, std::move(m), Body{}, std::move(done)});
 }
 
 void RocksSpool::writer_loop() {
@@ -147,7 +161,9 @@ Status RocksSpool::check_space(uint64_t bytes) const {
 
 Status RocksSpool::write_group(std::deque<Pending>& group) {
   uint64_t bytes = 0;
-  for (const auto& p : group) bytes += p.body.size() + 256;
+  for (const auto& p : group) {
+    if (p.op == Op::kStore) bytes += p.body.size() + 256;
+  }
   if (auto st = check_space(bytes); !st) return st;
   if (needs_resume_) {
     // After an I/O error RocksDB refuses writes until resumed; try once per group.
@@ -156,14 +172,27 @@ Status RocksSpool::write_group(std::deque<Pending>& group) {
     needs_resume_ = false;
   }
   rocksdb::WriteBatch batch;
+  uint64_t stored = 0;
   for (auto& p : group) {
     const Key key(p.meta.id);
-    p.meta.size = p.body.size();
-    const std::string meta = encode(p.meta);
-    batch.Put(meta_cf_, key.slice(), meta);
-    const rocksdb::Slice parts[2] = {p.body.prefix, p.body.data};
-    const rocksdb::Slice key_slice = key.slice();
-    batch.Put(body_cf_, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(parts, 2));
+    switch (p.op) {
+      case Op::kStore: {
+        p.meta.size = p.body.size();
+        batch.Put(meta_cf_, key.slice(), encode(p.meta));
+        const rocksdb::Slice parts[2] = {p.body.prefix, p.body.data};
+        const rocksdb::Slice key_slice = key.slice();
+        batch.Put(body_cf_, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(parts, 2));
+        ++stored;
+        break;
+      }
+      case Op::kUpdate:
+        batch.Put(meta_cf_, key.slice(), encode(p.meta));
+        break;
+      case Op::kRemove:
+        batch.Delete(meta_cf_, key.slice());
+        batch.Delete(body_cf_, key.slice());
+        break;
+    }
   }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
@@ -173,29 +202,16 @@ Status RocksSpool::write_group(std::deque<Pending>& group) {
     return rocks_error("write failed", s);
   }
   syncs_.fetch_add(1, std::memory_order_relaxed);
-  stored_.fetch_add(group.size(), std::memory_order_relaxed);
+  stored_.fetch_add(stored, std::memory_order_relaxed);
   return ok_status();
 }
 
-Status RocksSpool::update(const MessageMeta& meta) {
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
-  const Key key(meta.id);
-  const rocksdb::Status s = db_->Put(wo, meta_cf_, key.slice(), encode(meta));
-  if (!s.ok()) return rocks_error("update failed", s);
-  return ok_status();
-}
-
-Status RocksSpool::remove(MessageId id) {
-  rocksdb::WriteBatch batch;
+Result<MessageMeta> RocksSpool::read_meta(MessageId id) {
+  std::string value;
   const Key key(id);
-  batch.Delete(meta_cf_, key.slice());
-  batch.Delete(body_cf_, key.slice());
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
-  const rocksdb::Status s = db_->Write(wo, &batch);
-  if (!s.ok()) return rocks_error("remove failed", s);
-  return ok_status();
+  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, key.slice(), &value);
+  if (!s.ok()) return rocks_error(("read metadata " + format_id(id)).c_str(), s);
+  return decode(value);
 }
 
 Result<std::string> RocksSpool::read_body(MessageId id) {

@@ -52,8 +52,9 @@ class RocksSpool final : public Spool {
 
   void store(MessageMeta meta, Body body, Done done) override;
   MessageId next_id() override;
-  Status update(const MessageMeta& meta) override;
-  Status remove(MessageId id) override;
+  void update(MessageMeta meta, Done done) override;
+  void remove(MessageId id, Done done) override;
+  Result<MessageMeta> read_meta(MessageId id) override;
   Result<std::string> read_body(MessageId id) override;
   Result<uint64_t> recover(const std::function<void(MessageMeta)>& each) override;
 
@@ -62,11 +63,14 @@ class RocksSpool final : public Spool {
   uint64_t stored_count() const { return stored_.load(); }
 
  private:
+  enum class Op : uint8_t { kStore, kUpdate, kRemove };
   struct Pending {
-    MessageMeta meta;
-    Body body;
+    Op op;
+    MessageMeta meta;  // kStore, kUpdate; kRemove uses meta.id only
+    Body body;         // kStore
     Done done;
   };
+  void enqueue(Pending p);
 
   explicit RocksSpool(const RocksSpoolOptions& options);
   void writer_loop();

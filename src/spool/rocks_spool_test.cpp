@@ -48,7 +48,14 @@ TEST(RocksSpool, StoresRecoversAndRemoves) {
           store_sync(**spool, m, Body{"Received: x\r\n", "body " + std::to_string(i)}).ok());
     }
     EXPECT_EQ(*(*spool)->read_body(ids[1]), "Received: x\r\nbody 1");
-    ASSERT_TRUE((*spool)->remove(ids[0]).ok());
+    std::promise<Status> removed;
+    (*spool)->remove(ids[0], [&](const Status& st) { removed.set_value(st); });
+    ASSERT_TRUE(removed.get_future().get().ok());
+    MessageMeta changed = *(*spool)->read_meta(ids[2]);
+    changed.attempts = 2;
+    std::promise<Status> updated;
+    (*spool)->update(changed, [&](const Status& st) { updated.set_value(st); });
+    ASSERT_TRUE(updated.get_future().get().ok());
   }
   // Reopen: what was stored and not removed comes back, in arrival order, with its size.
   auto spool = RocksSpool::open({dir.path});
@@ -62,6 +69,8 @@ TEST(RocksSpool, StoresRecoversAndRemoves) {
   EXPECT_EQ(seen[1].id, ids[2]);
   EXPECT_EQ(seen[0].size, std::string("Received: x\r\nbody 1").size());
   EXPECT_EQ(seen[1].recipients[0].address, "r2@example.org");
+  EXPECT_EQ(seen[1].attempts, 2u);
+  EXPECT_FALSE((*spool)->read_meta(ids[0]).ok());
   // Ids keep increasing after a restart.
   EXPECT_GT((*spool)->next_id(), ids[2]);
 }

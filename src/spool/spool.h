@@ -9,7 +9,8 @@
 //  - A failed store leaves nothing behind that recovery would bring back.
 //  - recover() streams every stored message's metadata, oldest first, to `each`; it is called
 //    once at start-up, before new messages arrive.
-//  - remove() and update() are synced too: a delivered message must not come back after a crash.
+//  - update() and remove() go through the same group-committed, synced write path: a delivered
+//    message must not come back after a crash, and a retry schedule must survive one.
 //
 // Implementations: RocksSpool (rocks_spool.h). Thread-safe: every method may be called from any
 // thread.
@@ -43,8 +44,12 @@ class Spool {
   // A fresh, unique, time-ordered id.
   virtual MessageId next_id() = 0;
 
-  virtual Status update(const MessageMeta& meta) = 0;
-  virtual Status remove(MessageId id) = 0;
+  // Rewrites a message's metadata (after an attempt). `done` as for store().
+  virtual void update(MessageMeta meta, Done done) = 0;
+  // Deletes metadata and body (delivered, bounced or expired). `done` as for store().
+  virtual void remove(MessageId id, Done done) = 0;
+
+  virtual Result<MessageMeta> read_meta(MessageId id) = 0;
   virtual Result<std::string> read_body(MessageId id) = 0;
 
   // Streams every stored message's metadata to `each`, in id (arrival) order. Returns the number

@@ -1,0 +1,72 @@
+#include "dns/providers.h"
+
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/text.h"
+
+namespace sluice::dns {
+namespace {
+
+bool matches(std::string_view pattern, std::string_view host) {
+  if (pattern.starts_with("*.")) {
+    const std::string_view suffix = pattern.substr(1);  // ".google.com"
+    return host.size() > suffix.size() && host.ends_with(suffix);
+  }
+  return pattern == host;
+}
+
+}  // namespace
+
+Result<Providers> Providers::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return error(path + ": cannot open the provider rules");
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return parse(buf.str(), path);
+}
+
+Result<Providers> Providers::parse(std::string_view text, const std::string& name) {
+  Providers p;
+  toml::table root;
+  try {
+    root = toml::parse(text, name);
+  } catch (const toml::parse_error& e) {
+    return error(name + ":" + std::to_string(e.source().begin.line) + ": " +
+                 std::string(e.description()));
+  }
+  const toml::array* list = root["provider"].as_array();
+  if (!list) return error(name + ": expected [[provider]] tables");
+  for (const toml::node& n : *list) {
+    const toml::table* t = n.as_table();
+    const auto line = std::to_string(n.source().begin.line);
+    if (!t) return error(name + ":" + line + ": expected a [[provider]] table");
+    Rule r;
+    r.name = (*t)["name"].value_or(std::string());
+    const toml::array* mx = (*t)["mx"].as_array();
+    if (r.name.empty() || !mx) return error(name + ":" + line + ": a provider needs name and mx");
+    for (const toml::node& m : *mx) {
+      auto s = m.value<std::string>();
+      if (!s || s->empty()) return error(name + ":" + line + ": mx patterns are strings");
+      r.patterns.push_back(to_lower(*s));
+    }
+    p.rules_.push_back(std::move(r));
+  }
+  return p;
+}
+
+std::string Providers::match(const std::vector<std::string>& mx_hosts) const {
+  for (const Rule& r : rules_) {
+    for (const std::string& host : mx_hosts) {
+      const std::string h = to_lower(host);
+      for (const std::string& pat : r.patterns) {
+        if (matches(pat, h)) return r.name;
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace sluice::dns

@@ -1,0 +1,434 @@
+#include "outbound/client.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/text.h"
+#include "net/stream.h"
+#include "smtp/data_codec.h"
+#include "smtp/reply_parser.h"
+#include "smtp/xtext.h"
+
+namespace sluice::outbound {
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using smtp::Reply;
+
+namespace {
+
+// What the server's EHLO reply offers.
+struct Extensions {
+  bool pipelining = false, eight_bit = false, smtputf8 = false, dsn = false, starttls = false;
+  uint64_t size = 0;  // 0: not advertised or no limit
+
+  static Extensions from(const Reply& ehlo) {
+    Extensions e;
+    for (size_t i = 1; i < ehlo.lines.size(); ++i) {  // line 0 is the greeting
+      const std::string_view l = ehlo.lines[i];
+      const std::string_view kw = l.substr(0, l.find(' '));
+      if (iequals(kw, "PIPELINING"))
+        e.pipelining = true;
+      else if (iequals(kw, "8BITMIME"))
+        e.eight_bit = true;
+      else if (iequals(kw, "SMTPUTF8"))
+        e.smtputf8 = true;
+      else if (iequals(kw, "DSN"))
+        e.dsn = true;
+      else if (iequals(kw, "STARTTLS"))
+        e.starttls = true;
+      else if (iequals(kw, "SIZE") && l.size() > 5)
+        e.size = parse_u64(trim(l.substr(5))).value_or(0);
+    }
+    return e;
+  }
+};
+
+Reply synthesized(uint16_t code, std::string_view enhanced, std::string text) {
+  return Reply::make(code, enhanced, text);
+}
+
+std::string notify_param(uint8_t bits) {
+  if (bits & spool::kNotifyNever) return "NEVER";
+  std::string s;
+  for (auto [bit, name] :
+       {std::pair{spool::kNotifySuccess, "SUCCESS"}, std::pair{spool::kNotifyFailure, "FAILURE"},
+        std::pair{spool::kNotifyDelay, "DELAY"}}) {
+    if (!(bits & bit)) continue;
+    if (!s.empty()) s.push_back(',');
+    s.append(name);
+  }
+  return s;
+}
+
+class Connection {
+ public:
+  Connection(const ClientContext& ctx, Destination dest)
+      : ctx_(ctx), cfg_(ctx.delivery), dest_(std::move(dest)) {}
+
+  asio::awaitable<void> run(Job first) {
+    Job job = std::move(first);
+    if (!co_await open(job)) {
+      ctx_.source->connection_closed(dest_.site);
+      co_return;
+    }
+    for (uint32_t n = 1;; ++n) {
+      co_await transaction(job);
+      if (broken_ || n >= cfg_.max_deliveries_per_connection) break;
+      auto next = co_await ctx_.source->next_job(dest_.site);
+      if (!next) break;
+      job = std::move(*next);
+    }
+    if (!broken_) {
+      // QUIT is a courtesy: its reply changes nothing.
+      if (co_await send("QUIT\r\n")) (void)co_await read_reply(cfg_.command_timeout);
+    }
+    if (stream_) stream_->close();
+    ctx_.source->connection_closed(dest_.site);
+  }
+
+ private:
+  // Fails every recipient of `job` with one reply and reports it.
+  void fail_all(const Job& job, Outcome outcome, Stage stage, const Reply& reply) {
+    JobReport r{job.token, {}, host_, ip_};
+    for (size_t i : job.recipients) r.results.push_back({i, outcome, stage, reply});
+    ctx_.source->report(std::move(r));
+  }
+
+  asio::awaitable<bool> connect() {
+    auto ex = co_await asio::this_coro::executor;
+    std::string errors;
+    for (const Host& host : dest_.hosts) {
+      for (const std::string& addr : host.addresses) {
+        boost::system::error_code ec;
+        const auto address = asio::ip::make_address(addr, ec);
+        if (ec) continue;
+        tcp::socket sock(ex);
+        sock.open(address.is_v4() ? tcp::v4() : tcp::v6(), ec);
+        if (!ec && !cfg_.source_ip.empty()) {
+          const auto src = asio::ip::make_address(cfg_.source_ip, ec);
+          if (!ec && src.is_v4() == address.is_v4()) sock.bind(tcp::endpoint(src, 0), ec);
+        }
+        if (ec) {
+          errors += " " + addr + ": " + ec.message() + ";";
+          continue;
+        }
+        asio::steady_timer timer(ex);
+        timer.expires_after(cfg_.connect_timeout);
+        bool timed_out = false;
+        timer.async_wait([&](const boost::system::error_code& e) {
+          if (!e) {
+            timed_out = true;
+            sock.cancel();
+          }
+        });
+        auto [cec] = co_await sock.async_connect(tcp::endpoint(address, host.port),
+                                                 asio::as_tuple(asio::use_awaitable));
+        timer.cancel();
+        if (!cec && !timed_out) {
+          host_ = host.name;
+          ip_ = addr;
+          stream_ = std::make_unique<net::Stream>(std::move(sock));
+          co_return true;
+        }
+        errors += " " + host.name + "[" + addr + "]:" + std::to_string(host.port) + " " +
+                  (timed_out ? std::string("timed out") : cec.message()) + ";";
+      }
+    }
+    last_error_ = errors.empty() ? std::string(" no address to connect to") : errors;
+    co_return false;
+  }
+
+  asio::awaitable<bool> send(std::string_view data) {
+    if (co_await stream_->write(data, cfg_.command_timeout)) {
+      broken_ = true;
+      co_return false;
+    }
+    co_return true;
+  }
+
+  // The next reply, or nullopt when the connection failed (broken_ is set, last_error_ says why).
+  asio::awaitable<std::optional<Reply>> read_reply(std::chrono::milliseconds timeout) {
+    for (;;) {
+      std::string_view view(buf_.data() + pos_, len_ - pos_);
+      const size_t before = view.size();
+      auto r = parser_.next(view);
+      pos_ += before - view.size();
+      if (pos_ == len_) pos_ = len_ = 0;
+      if (r) {
+        if (r->ok()) {
+          if ((*r)->code == 421) broken_ = true;  // the server is closing the connection
+          co_return std::move(**r);
+        }
+        last_error_ = "protocol error: " + r->error().detail;
+        broken_ = true;
+        co_return std::nullopt;
+      }
+      if (buf_.size() - len_ < 4096) buf_.resize(std::max<size_t>(16384, buf_.size() * 2));
+      size_t n = 0;
+      const auto ec = co_await stream_->read_some(
+          asio::buffer(buf_.data() + len_, buf_.size() - len_), n, timeout);
+      len_ += n;
+      if (ec) {
+        last_error_ = ec == asio::error::timed_out ? "timed out" : ec.message();
+        broken_ = true;
+        co_return std::nullopt;
+      }
+    }
+  }
+
+  Reply lost(Stage stage) const {
+    return synthesized(451, "4.4.2",
+                       "connection to " + host_ + " lost during " + std::string(stage_name(stage)) +
+                           ": " + last_error_);
+  }
+
+  // Connects, reads the banner, EHLO, STARTTLS. On failure reports `job` and returns false.
+  asio::awaitable<bool> open(const Job& job) {
+    if (!co_await connect()) {
+      fail_all(job, Outcome::kTransient, Stage::kConnect,
+               synthesized(451, "4.4.1", "cannot connect to " + dest_.site + ":" + last_error_));
+      co_return false;
+    }
+    auto banner = co_await read_reply(cfg_.command_timeout);
+    if (!banner) {
+      fail_all(job, Outcome::kTransient, Stage::kBanner, lost(Stage::kBanner));
+      co_return false;
+    }
+    if (!banner->positive()) {
+      fail_all(job, classify(*banner), Stage::kBanner, *banner);
+      stream_->close();
+      co_return false;
+    }
+    if (!co_await hello(job)) co_return false;
+    const bool want_tls = dest_.tls != config::TlsPolicy::kNone && ctx_.tls;
+    if (want_tls && ext_.starttls) {
+      if (!co_await send("STARTTLS\r\n")) {
+        fail_all(job, Outcome::kTransient, Stage::kStartTls, lost(Stage::kStartTls));
+        co_return false;
+      }
+      auto r = co_await read_reply(cfg_.command_timeout);
+      if (!r) {
+        fail_all(job, Outcome::kTransient, Stage::kStartTls, lost(Stage::kStartTls));
+        co_return false;
+      }
+      if (r->code == 220) {
+        pos_ = len_ = 0;  // nothing may be read past the 220 in clear
+        if (auto ec = co_await stream_->start_tls_client(*ctx_.tls, host_, cfg_.command_timeout)) {
+          last_error_ = "TLS handshake failed: " + ec.message();
+          broken_ = true;
+          fail_all(job, Outcome::kTransient, Stage::kStartTls, lost(Stage::kStartTls));
+          co_return false;
+        }
+        if (!co_await hello(job)) co_return false;
+      } else if (dest_.tls == config::TlsPolicy::kRequired) {
+        fail_all(job, Outcome::kTransient, Stage::kStartTls, *r);
+        co_return false;
+      }
+    }
+    if (dest_.tls == config::TlsPolicy::kRequired && !stream_->tls()) {
+      fail_all(job, Outcome::kTransient, Stage::kStartTls,
+               synthesized(451, "4.7.5",
+                           "TLS is required for " + dest_.site + " but " + host_ +
+                               " does not offer STARTTLS"));
+      stream_->close();
+      co_return false;
+    }
+    co_return true;
+  }
+
+  asio::awaitable<bool> hello(const Job& job) {
+    if (!co_await send("EHLO " + ctx_.helo + "\r\n")) {
+      fail_all(job, Outcome::kTransient, Stage::kEhlo, lost(Stage::kEhlo));
+      co_return false;
+    }
+    auto r = co_await read_reply(cfg_.command_timeout);
+    if (r && r->permanent()) {  // no ESMTP: plain HELO, no extensions
+      if (!co_await send("HELO " + ctx_.helo + "\r\n"))
+        r.reset();
+      else
+        r = co_await read_reply(cfg_.command_timeout);
+      if (r && r->positive()) {
+        ext_ = Extensions{};
+        co_return true;
+      }
+    }
+    if (!r) {
+      fail_all(job, Outcome::kTransient, Stage::kEhlo, lost(Stage::kEhlo));
+      co_return false;
+    }
+    if (!r->positive()) {
+      fail_all(job, classify(*r), Stage::kEhlo, *r);
+      co_return false;
+    }
+    ext_ = Extensions::from(*r);
+    co_return true;
+  }
+
+  // Refusals sluice decides itself, before sending anything: the receiver lacks what the
+  // message needs.
+  std::optional<Reply> precheck(const Job& job) const {
+    if (job.meta.smtputf8 && !ext_.smtputf8) {
+      return synthesized(553, "5.6.7",
+                         host_ + " does not support SMTPUTF8, which this message needs");
+    }
+    if (job.meta.body_type == spool::BodyType::k8BitMime && !ext_.eight_bit) {
+      return synthesized(554, "5.6.3",
+                         host_ + " does not support 8BITMIME and sluice does not convert to 7bit");
+    }
+    if (ext_.size && job.body.size() > ext_.size) {
+      return synthesized(552, "5.3.4",
+                         "message of " + std::to_string(job.body.size()) + " octets exceeds " +
+                             host_ + "'s SIZE " + std::to_string(ext_.size));
+    }
+    return std::nullopt;
+  }
+
+  std::string mail_command(const Job& job) const {
+    const auto& m = job.meta;
+    std::string c = "MAIL FROM:<" + m.sender + ">";
+    if (ext_.size) c += " SIZE=" + std::to_string(job.body.size());
+    if (m.body_type == spool::BodyType::k8BitMime && ext_.eight_bit) c += " BODY=8BITMIME";
+    if (m.smtputf8) c += " SMTPUTF8";
+    if (ext_.dsn) {
+      if (m.ret == spool::DsnRet::kFull) c += " RET=FULL";
+      if (m.ret == spool::DsnRet::kHeaders) c += " RET=HDRS";
+      if (!m.envid.empty()) c += " ENVID=" + smtp::xtext_encode(m.envid);
+    }
+    return c + "\r\n";
+  }
+
+  std::string rcpt_command(const spool::Recipient& r) const {
+    std::string c = "RCPT TO:<" + r.address + ">";
+    if (ext_.dsn) {
+      if (r.notify) c += " NOTIFY=" + notify_param(r.notify);
+      if (!r.orcpt_type.empty()) {
+        c += " ORCPT=" + r.orcpt_type + ";" +
+             (iequals(r.orcpt_type, "utf-8") ? r.orcpt : smtp::xtext_encode(r.orcpt));
+      }
+    }
+    return c + "\r\n";
+  }
+
+  asio::awaitable<void> transaction(const Job& job) {
+    JobReport report{job.token, {}, host_, ip_};
+    if (auto refusal = precheck(job)) {
+      for (size_t i : job.recipients)
+        report.results.push_back({i, classify(*refusal), Stage::kMail, *refusal});
+      ctx_.source->report(std::move(report));
+      co_return;
+    }
+    const size_t n = job.recipients.size();
+    std::vector<std::optional<RecipientResult>> results(n);
+    auto finish = [&](Stage stage) {
+      // Whoever has no result yet lost the connection at `stage`.
+      for (size_t k = 0; k < n; ++k) {
+        if (!results[k])
+          results[k] = RecipientResult{job.recipients[k], Outcome::kTransient, stage, lost(stage)};
+      }
+      for (auto& r : results) report.results.push_back(std::move(*r));
+      ctx_.source->report(std::move(report));
+    };
+
+    // MAIL, RCPT..., DATA: one write when pipelining, else one round trip each.
+    std::vector<std::string> commands{mail_command(job)};
+    for (size_t i : job.recipients) commands.push_back(rcpt_command(job.meta.recipients[i]));
+    commands.push_back("DATA\r\n");
+    if (ext_.pipelining) {
+      std::string all;
+      for (auto& c : commands) all += c;
+      if (!co_await send(all)) co_return finish(Stage::kMail);
+    }
+    auto command = [&](size_t i) -> asio::awaitable<std::optional<Reply>> {
+      if (!ext_.pipelining && !co_await send(commands[i])) co_return std::nullopt;
+      co_return co_await read_reply(cfg_.command_timeout);
+    };
+
+    auto mail = co_await command(0);
+    if (!mail) co_return finish(Stage::kMail);
+    if (!mail->positive()) {
+      for (size_t k = 0; k < n; ++k)
+        results[k] = RecipientResult{job.recipients[k], classify(*mail), Stage::kMail, *mail};
+      if (ext_.pipelining) {  // the RCPTs and DATA were sent too: read their replies
+        for (size_t i = 1; i < commands.size(); ++i) {
+          if (!co_await read_reply(cfg_.command_timeout)) co_return finish(Stage::kRcpt);
+        }
+      }
+      co_return finish(Stage::kMail);
+    }
+    std::vector<size_t> accepted;
+    for (size_t k = 0; k < n; ++k) {
+      auto r = co_await command(k + 1);
+      if (!r) co_return finish(Stage::kRcpt);
+      if (r->positive()) {
+        accepted.push_back(k);
+      } else {
+        results[k] = RecipientResult{job.recipients[k], classify(*r), Stage::kRcpt, *r};
+      }
+    }
+    std::optional<Reply> data;
+    if (ext_.pipelining || !accepted.empty()) {
+      data = co_await command(commands.size() - 1);
+      if (!data) co_return finish(Stage::kData);
+    }
+    if (accepted.empty()) {
+      // Nobody to send to. A server that says 354 anyway gets an empty message ended at once.
+      if (data && data->code == 354) {
+        if (!co_await send(".\r\n") || !co_await read_reply(cfg_.data_timeout))
+          co_return finish(Stage::kData);
+      }
+      co_await reset();
+      co_return finish(Stage::kData);
+    }
+    if (data->code != 354) {
+      for (size_t k : accepted)
+        results[k] = RecipientResult{job.recipients[k], classify(*data), Stage::kData, *data};
+      co_await reset();
+      co_return finish(Stage::kData);
+    }
+    smtp::DataEncoder encoder;
+    std::string wire;
+    encoder.encode(job.body, &wire);
+    encoder.finish(&wire);
+    if (co_await stream_->write(wire, cfg_.data_timeout)) {
+      broken_ = true;
+      co_return finish(Stage::kEndOfData);
+    }
+    auto final_reply = co_await read_reply(cfg_.data_timeout);
+    if (!final_reply) co_return finish(Stage::kEndOfData);
+    for (size_t k : accepted) {
+      results[k] = RecipientResult{job.recipients[k], classify(*final_reply), Stage::kEndOfData,
+                                   *final_reply};
+    }
+    finish(Stage::kEndOfData);
+  }
+
+  // After a transaction that MAIL opened but DATA did not complete.
+  asio::awaitable<void> reset() {
+    if (broken_) co_return;
+    if (co_await send("RSET\r\n")) (void)co_await read_reply(cfg_.command_timeout);
+  }
+
+  const ClientContext& ctx_;
+  const config::DeliveryConfig& cfg_;
+  Destination dest_;
+  std::unique_ptr<net::Stream> stream_;
+  smtp::ReplyParser parser_;
+  std::string buf_;
+  size_t pos_ = 0, len_ = 0;
+  Extensions ext_;
+  std::string host_, ip_;
+  std::string last_error_;
+  bool broken_ = false;
+};
+
+}  // namespace
+
+asio::awaitable<void> run_connection(const ClientContext& ctx, Destination dest, Job first) {
+  Connection c(ctx, std::move(dest));
+  co_await c.run(std::move(first));
+}
+
+}  // namespace sluice::outbound

@@ -1,0 +1,447 @@
+#include "queue/manager.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <cstdio>
+#include <map>
+
+#include "bounce/dsn.h"
+#include "core/json.h"
+#include "core/text.h"
+#include "net/post.h"
+#include "observe/event_log.h"
+#include "spool/spool.h"
+
+namespace sluice::queue {
+namespace asio = boost::asio;
+using outbound::Outcome;
+using outbound::RecipientResult;
+
+struct Manager::InFlight {
+  spool::MessageMeta meta;
+  size_t outstanding = 0;  // domains being resolved + jobs not yet reported
+  std::vector<std::optional<RecipientResult>> results;  // by recipient index
+  std::vector<std::string> remote;                      // host that answered, by recipient
+};
+
+struct Manager::Site {
+  dns::Destination dest;
+  std::deque<outbound::Job> ready;  // bodies are loaded when a connection takes the job
+  size_t connections = 0;
+};
+
+Manager::Manager(asio::io_context& ioc, ManagerOptions options, spool::Spool& spool,
+                 dns::Resolver& resolver, observe::EventLog& log, outbound::ClientContext client)
+    : ioc_(ioc),
+      options_(std::move(options)),
+      spool_(spool),
+      resolver_(resolver),
+      log_(log),
+      client_([&] {
+        client.source = this;
+        return client;
+      }()),
+      strand_(asio::make_strand(ioc)),
+      timer_(strand_) {}
+
+Manager::~Manager() = default;
+
+int64_t Manager::now_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void Manager::accept(const spool::MessageMeta& meta) {
+  asio::post(strand_, [this, meta] { schedule_or_start(meta); });
+}
+
+void Manager::recovered(spool::MessageId id, int64_t due_ms) {
+  queue_.push(due_ms, id);
+  scheduled_count_ = queue_.size();
+}
+
+void Manager::begin() {
+  asio::post(strand_, [this] { pull_due(); });
+}
+
+void Manager::schedule_or_start(spool::MessageMeta meta) {
+  if (stopping_) return;  // it stays in the spool; recovery brings it back
+  if (!options_.queue.hold && meta.next_due_ms <= now_ms() &&
+      in_flight_.size() < options_.max_in_flight && !in_flight_.count(meta.id)) {
+    start(std::move(meta));
+    return;
+  }
+  queue_.push(meta.next_due_ms, meta.id);
+  scheduled_count_ = queue_.size();
+  arm_timer();
+}
+
+void Manager::start(spool::MessageMeta meta) {
+  const spool::MessageId id = meta.id;
+  auto m = std::make_unique<InFlight>();
+  m->results.resize(meta.recipients.size());
+  m->remote.resize(meta.recipients.size());
+  // Recipients by domain: one resolution, then jobs, per domain.
+  std::map<std::string, std::vector<size_t>> by_domain;
+  for (size_t i = 0; i < meta.recipients.size(); ++i) {
+    const std::string& addr = meta.recipients[i].address;
+    const size_t at = addr.rfind('@');
+    if (at == std::string::npos) {
+      m->results[i] = RecipientResult{i, Outcome::kPermanent, outbound::Stage::kDns,
+                                      smtp::Reply::make(550, "5.1.3", "no domain in " + addr)};
+      continue;
+    }
+    by_domain[to_lower(addr.substr(at + 1))].push_back(i);
+  }
+  m->outstanding = by_domain.size();
+  m->meta = std::move(meta);
+  InFlight& ref = *m;
+  in_flight_[id] = std::move(m);
+  for (size_t i = 0; i < ref.results.size(); ++i) {
+    if (ref.results[i]) record(ref, *ref.results[i], "", "", "", "");
+  }
+  if (by_domain.empty()) return settle(id);
+  for (auto& [domain, rcpts] : by_domain) {
+    std::string literal;  // [192.0.2.1]: an address literal is its own destination
+    if (domain.size() > 2 && domain.front() == '[' && domain.back() == ']')
+      literal = domain.substr(1, domain.size() - 2);
+    if (!literal.empty()) {
+      if (istarts_with(literal, "ipv6:")) literal = literal.substr(5);
+      dns::Destination d;
+      d.site = "[" + literal + "]";
+      d.hosts.push_back(dns::Host{literal, {literal}, 25});
+      on_resolved(id, domain, std::move(rcpts), std::move(d));
+      continue;
+    }
+    resolver_.resolve(domain, [this, id, domain, rcpts](dns::ResolveResult r) mutable {
+      asio::post(strand_, [this, id, domain, rcpts = std::move(rcpts), r = std::move(r)]() mutable {
+        on_resolved(id, domain, std::move(rcpts), std::move(r));
+      });
+    });
+  }
+}
+
+void Manager::on_resolved(spool::MessageId id, const std::string& domain, std::vector<size_t> rcpts,
+                          dns::ResolveResult result) {
+  auto it = in_flight_.find(id);
+  if (it == in_flight_.end()) return;
+  InFlight& m = *it->second;
+  if (!result.ok()) {
+    const auto& e = result.error();
+    for (size_t i : rcpts) {
+      m.results[i] = RecipientResult{i, e.permanent ? Outcome::kPermanent : Outcome::kTransient,
+                                     outbound::Stage::kDns, e.reply};
+      record(m, *m.results[i], "", "", domain, "");
+    }
+    if (--m.outstanding == 0) settle(id);
+    return;
+  }
+  dns::Destination& d = *result;
+  auto& site_ptr = sites_[d.site];
+  if (!site_ptr) site_ptr = std::make_unique<Site>();
+  Site& site = *site_ptr;
+  site.dest = d;  // the newest answer wins (TTL expiry, changed MX)
+  const size_t per = options_.delivery.max_recipients_per_transaction;
+  size_t jobs = 0;
+  for (size_t start = 0; start < rcpts.size(); start += per) {
+    outbound::Job job;
+    job.meta = m.meta;
+    job.recipients.assign(rcpts.begin() + start,
+                          rcpts.begin() + std::min(rcpts.size(), start + per));
+    job.token = next_token_++;
+    jobs_[job.token] = JobRef{id, d.site};
+    site.ready.push_back(std::move(job));
+    ++jobs;
+  }
+  m.outstanding += jobs - 1;
+  open_connections(site);
+}
+
+void Manager::open_connections(Site& site) {
+  while (!stopping_ && !site.ready.empty() &&
+         site.connections < options_.delivery.max_connections_per_site &&
+         (site.connections == 0 || site.ready.size() > site.connections)) {
+    auto job = take_job(site.dest.site);
+    if (!job) break;
+    ++site.connections;
+    ++connections_;
+    asio::co_spawn(
+        asio::make_strand(ioc_), outbound::run_connection(client_, site.dest, std::move(*job)),
+        [](std::exception_ptr e) {
+          if (!e) return;
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            std::fprintf(stderr, "sluice: delivery connection ended by exception: %s\n", ex.what());
+          }
+        });
+  }
+}
+
+std::optional<outbound::Job> Manager::take_job(const std::string& site_name) {
+  auto it = sites_.find(site_name);
+  if (stopping_ || it == sites_.end()) return std::nullopt;
+  Site& site = *it->second;
+  while (!site.ready.empty()) {
+    outbound::Job job = std::move(site.ready.front());
+    site.ready.pop_front();
+    auto body = spool_.read_body(job.meta.id);
+    if (body) {
+      job.body = std::move(*body);
+      return job;
+    }
+    // The body is unreadable (disk error): the job fails transiently and is retried later.
+    outbound::JobReport r{job.token, {}, "", ""};
+    for (size_t i : job.recipients) {
+      r.results.push_back({i, Outcome::kTransient, outbound::Stage::kConnect,
+                           smtp::Reply::make(451, "4.3.0", body.error().message)});
+    }
+    asio::post(strand_, [this, r = std::move(r)]() mutable { report(std::move(r)); });
+  }
+  return std::nullopt;
+}
+
+asio::awaitable<std::optional<outbound::Job>> Manager::next_job(const std::string& site) {
+  co_return co_await net::run_on(
+      strand_, [this, site] { return take_job(site); }, asio::use_awaitable);
+}
+
+void Manager::report(outbound::JobReport r) {
+  asio::post(strand_, [this, r = std::move(r)]() mutable {
+    auto job = jobs_.find(r.token);
+    if (job == jobs_.end()) return;
+    const JobRef ref = job->second;
+    jobs_.erase(job);
+    auto it = in_flight_.find(ref.id);
+    if (it == in_flight_.end()) return;
+    InFlight& m = *it->second;
+    const auto site = sites_.find(ref.site);
+    const std::string provider = site != sites_.end() ? site->second->dest.provider : std::string();
+    for (auto& res : r.results) {
+      if (res.index >= m.results.size()) continue;
+      m.remote[res.index] = r.remote_host;
+      record(m, res, r.remote_host, r.remote_ip, ref.site, provider);
+      m.results[res.index] = std::move(res);
+    }
+    if (--m.outstanding == 0) settle(ref.id);
+  });
+}
+
+void Manager::connection_closed(const std::string& site_name) {
+  asio::post(strand_, [this, site_name] {
+    --connections_;
+    if (auto it = sites_.find(site_name); it != sites_.end()) {
+      --it->second->connections;
+      open_connections(*it->second);  // jobs may have arrived while it was busy, or it broke
+    }
+    maybe_stopped();
+  });
+}
+
+void Manager::record(InFlight& m, const RecipientResult& r, const std::string& remote_host,
+                     const std::string& remote_ip, const std::string& site,
+                     const std::string& provider) {
+  const char* event = r.outcome == Outcome::kDelivered   ? "Delivery"
+                      : r.outcome == Outcome::kTransient ? "TransientFailure"
+                                                         : "Bounce";
+  JsonLine line;
+  line.timestamp()
+      .str("event", event)
+      .str("id", spool::format_id(m.meta.id))
+      .str("sender", m.meta.sender)
+      .str("recipient", m.meta.recipients[r.index].address)
+      .str("site", site)
+      .str("provider", provider)
+      .str("source_ip", options_.delivery.source_ip)
+      .str("remote_host", remote_host)
+      .str("remote_ip", remote_ip)
+      .str("stage", outbound::stage_name(r.stage))
+      .num("code", r.reply.code)
+      .str("enhanced", r.reply.enhanced ? r.reply.enhanced->str() : std::string())
+      .str("reply", r.reply.text())
+      .str("category", outbound::outcome_name(r.outcome))
+      .unum("attempt", m.meta.attempts + 1)
+      .num("received_ms", m.meta.received_ms);
+  log_.write(line.finish());
+}
+
+void Manager::settle(spool::MessageId id) {
+  auto it = in_flight_.find(id);
+  if (it == in_flight_.end()) return;
+  std::unique_ptr<InFlight> m = std::move(it->second);
+  in_flight_.erase(it);
+  const int64_t now = now_ms();
+  std::vector<size_t> failed, retry;
+  for (size_t i = 0; i < m->results.size(); ++i) {
+    const auto& r = m->results[i];
+    if (!r || r->outcome == Outcome::kTransient)
+      retry.push_back(i);
+    else if (r->outcome == Outcome::kPermanent)
+      failed.push_back(i);
+  }
+  const uint32_t attempts = m->meta.attempts + 1;
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  int64_t next_due = now;
+  bool expired = false;
+  if (!retry.empty()) {
+    const auto next =
+        next_attempt_ms(options_.queue, m->meta.received_ms, attempts, now, unit(rng_));
+    expired = !next.has_value();
+    next_due = next.value_or(now);
+  }
+  if (expired) {
+    for (size_t i : retry) {
+      log_.write(
+          JsonLine()
+              .timestamp()
+              .str("event", "Expiration")
+              .str("id", spool::format_id(id))
+              .str("sender", m->meta.sender)
+              .str("recipient", m->meta.recipients[i].address)
+              .unum("attempts", attempts)
+              .num("received_ms", m->meta.received_ms)
+              .str("last_reply", m->results[i] ? m->results[i]->reply.summary() : std::string())
+              .finish());
+    }
+  }
+  if ((!failed.empty() || expired) && !m->meta.sender.empty())
+    send_dsn(*m, failed, expired ? retry : std::vector<size_t>{});
+
+  auto log_error = [this, id](const char* what) {
+    return [this, id, what](const Status& st) {
+      if (st) return;
+      log_.write(JsonLine()
+                     .timestamp()
+                     .str("event", "SpoolError")
+                     .str("id", spool::format_id(id))
+                     .str("operation", what)
+                     .str("error", st.error().message)
+                     .finish());
+    };
+  };
+  if (retry.empty() || expired) {
+    spool_.remove(id, log_error("remove"));
+  } else {
+    spool::MessageMeta meta = m->meta;
+    meta.recipients.clear();
+    for (size_t i : retry) meta.recipients.push_back(m->meta.recipients[i]);
+    meta.attempts = attempts;
+    meta.next_due_ms = next_due;
+    // Scheduled only once the new state is durable: never retry from the old recipient list.
+    const int64_t due = next_due;
+    spool_.update(meta, [this, id, due, err = log_error("update")](const Status& st) {
+      err(st);
+      if (!st) return;
+      asio::post(strand_, [this, id, due] {
+        queue_.push(due, id);
+        scheduled_count_ = queue_.size();
+        arm_timer();
+      });
+    });
+  }
+  pull_due();
+}
+
+void Manager::send_dsn(const InFlight& m, const std::vector<size_t>& failed,
+                       const std::vector<size_t>& expired) {
+  bounce::DsnInput in;
+  in.original = &m.meta;
+  in.reporting_mta = options_.hostname;
+  in.now_ms = now_ms();
+  auto add = [&](size_t i, bool is_expired) {
+    const spool::Recipient& rc = m.meta.recipients[i];
+    if (!bounce::wants_failure_notice(rc.notify)) return;
+    const auto& r = m.results[i];
+    bounce::RecipientStatus s;
+    s.address = rc.address;
+    s.orcpt_type = rc.orcpt_type;
+    s.orcpt = rc.orcpt;
+    s.action = "failed";
+    s.remote_mta = m.remote[i];
+    if (is_expired) {
+      s.status = "4.4.7";
+      s.diagnostic =
+          "delivery time expired; last reply: " + (r ? r->reply.summary() : std::string("none"));
+    } else {
+      s.status = r && r->reply.enhanced ? r->reply.enhanced->str() : "5.0.0";
+      s.diagnostic = r ? r->reply.summary() : std::string("550 5.0.0 failed");
+    }
+    in.recipients.push_back(std::move(s));
+  };
+  for (size_t i : failed) add(i, false);
+  for (size_t i : expired) add(i, true);
+  if (in.recipients.empty()) return;
+  auto body = spool_.read_body(m.meta.id);
+  if (body) in.original_body = *body;
+
+  spool::MessageMeta dsn;
+  dsn.id = spool_.next_id();
+  dsn.received_ms = in.now_ms;
+  dsn.next_due_ms = in.now_ms;
+  dsn.sender = "";  // a DSN has the null sender: it never causes another DSN
+  dsn.recipients.push_back(spool::Recipient{m.meta.sender, 0, "", ""});
+  dsn.body_type = spool::BodyType::k8BitMime;
+  dsn.smtputf8 = m.meta.smtputf8;
+  dsn.helo = options_.hostname;
+  spool::Body b;
+  b.prefix = "Message-ID: <" + spool::format_id(dsn.id) + "@" + options_.hostname + ">\r\n";
+  b.data = bounce::build_dsn(in);
+  log_.write(JsonLine()
+                 .timestamp()
+                 .str("event", "DsnQueued")
+                 .str("id", spool::format_id(dsn.id))
+                 .str("for_id", spool::format_id(m.meta.id))
+                 .str("recipient", m.meta.sender)
+                 .unum("reported", in.recipients.size())
+                 .finish());
+  spool_.store(dsn, std::move(b), [this, dsn](const Status& st) {
+    if (st) accept(dsn);
+  });
+}
+
+void Manager::arm_timer() {
+  const auto due = queue_.next_due();
+  if (!due || stopping_ || options_.queue.hold) return;
+  const int64_t wait = std::max<int64_t>(0, *due - now_ms());
+  timer_.expires_after(std::chrono::milliseconds(wait));
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) pull_due();
+  });
+}
+
+void Manager::pull_due() {
+  if (stopping_ || options_.queue.hold) return;
+  const int64_t now = now_ms();
+  while (in_flight_.size() < options_.max_in_flight) {
+    auto id = queue_.pop_due(now);
+    if (!id) break;
+    if (in_flight_.count(*id)) continue;
+    auto meta = spool_.read_meta(*id);
+    if (!meta) continue;  // removed meanwhile
+    start(std::move(*meta));
+  }
+  scheduled_count_ = queue_.size();
+  arm_timer();
+}
+
+void Manager::stop(std::function<void()> done) {
+  asio::post(strand_, [this, done = std::move(done)]() mutable {
+    stopping_ = true;
+    on_stopped_ = std::move(done);
+    timer_.cancel();
+    maybe_stopped();
+  });
+}
+
+void Manager::maybe_stopped() {
+  if (!stopping_ || connections_ > 0 || !on_stopped_) return;
+  auto done = std::move(on_stopped_);
+  on_stopped_ = nullptr;
+  done();
+}
+
+}  // namespace sluice::queue

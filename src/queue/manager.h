@@ -1,0 +1,124 @@
+// The queue manager (Postfix's qmgr): takes every accepted or recovered message, keeps deferred
+// ones in the scheduled queue, resolves each recipient domain to a site, puts one job per
+// (message, domain, transaction) in that site's ready queue, opens connections to the site
+// (up to delivery.max_connections_per_site) and feeds them jobs, then settles each message
+// when all its jobs have reported: delivered recipients leave the spool, permanent failures
+// and expired recipients get a DSN (never for the null sender), the rest is retried with
+// exponential backoff. A fresh message that is due goes straight to work (no timer tick).
+//
+// At most max_in_flight messages are being worked on at once; the rest wait in the scheduled
+// queue (16 bytes each in memory; metadata is read back from the spool when due).
+//
+// Threads: all state below is owned by one strand; accept(), report() and connection_closed()
+// post to it and may be called from any thread. Shaping (issue #6) plugs in where connections
+// are opened (open_connections) and where replies come back (report).
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.h"
+#include "dns/resolver.h"
+#include "outbound/client.h"
+#include "queue/intake.h"
+#include "queue/schedule.h"
+
+namespace sluice::spool {
+class Spool;
+}
+namespace sluice::observe {
+class EventLog;
+}
+
+namespace sluice::queue {
+
+struct ManagerOptions {
+  config::QueueConfig queue;
+  config::DeliveryConfig delivery;
+  std::string hostname;  // DSN Reporting-MTA and From
+  size_t max_in_flight = 10'000;
+};
+
+class Manager final : public Intake, public outbound::JobSource {
+ public:
+  Manager(boost::asio::io_context& ioc, ManagerOptions options, spool::Spool& spool,
+          dns::Resolver& resolver, observe::EventLog& log, outbound::ClientContext client);
+  ~Manager() override;
+  Manager(const Manager&) = delete;
+  Manager& operator=(const Manager&) = delete;
+
+  // Intake.
+  void accept(const spool::MessageMeta& meta) override;
+  // Start-up recovery, before the io_context runs: only (due, id) is kept in memory.
+  void recovered(spool::MessageId id, int64_t due_ms);
+  // After recovery: start what is due.
+  void begin();
+
+  // JobSource (connections call these).
+  boost::asio::awaitable<std::optional<outbound::Job>> next_job(const std::string& site) override;
+  void report(outbound::JobReport report) override;
+  void connection_closed(const std::string& site) override;
+
+  // Stops opening connections and handing out jobs; open connections finish their current
+  // transaction. `done` runs (on the strand) once no connection is left.
+  void stop(std::function<void()> done);
+
+  // Messages in the scheduled queue and being worked on (for logs and tests).
+  size_t scheduled() const { return scheduled_count_.load(); }
+
+ private:
+  struct InFlight;
+  struct Site;
+
+  int64_t now_ms() const;
+  void schedule_or_start(spool::MessageMeta meta);
+  void start(spool::MessageMeta meta);
+  void on_resolved(spool::MessageId id, const std::string& domain, std::vector<size_t> rcpts,
+                   dns::ResolveResult result);
+  void open_connections(Site& site);
+  std::optional<outbound::Job> take_job(const std::string& site);
+  void record(InFlight& m, const outbound::RecipientResult& r, const std::string& remote_host,
+              const std::string& remote_ip, const std::string& site, const std::string& provider);
+  void settle(spool::MessageId id);
+  void send_dsn(const InFlight& m, const std::vector<size_t>& failed,
+                const std::vector<size_t>& expired);
+  void arm_timer();
+  void pull_due();
+  void maybe_stopped();
+
+  boost::asio::io_context& ioc_;
+  const ManagerOptions options_;
+  spool::Spool& spool_;
+  dns::Resolver& resolver_;
+  observe::EventLog& log_;
+  const outbound::ClientContext client_;
+
+  // Owned by strand_.
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  boost::asio::steady_timer timer_;
+  ScheduledQueue queue_;
+  std::unordered_map<spool::MessageId, std::unique_ptr<InFlight>> in_flight_;
+  std::unordered_map<std::string, std::unique_ptr<Site>> sites_;
+  struct JobRef {
+    spool::MessageId id;
+    std::string site;
+  };
+  std::unordered_map<uint64_t, JobRef> jobs_;  // job token -> message and site
+  uint64_t next_token_ = 1;
+  size_t connections_ = 0;
+  bool stopping_ = false;
+  std::function<void()> on_stopped_;
+  std::mt19937_64 rng_{std::random_device{}()};
+  std::atomic<size_t> scheduled_count_{0};
+};
+
+}  // namespace sluice::queue

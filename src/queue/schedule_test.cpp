@@ -1,0 +1,63 @@
+#include "queue/schedule.h"
+
+#include <gtest/gtest.h>
+
+namespace sluice::queue {
+namespace {
+
+config::QueueConfig defaults() {
+  return config::QueueConfig{};
+}  // 5m, 1h, 5d
+
+TEST(ScheduledQueue, PopsInDueOrderOnlyWhenDue) {
+  ScheduledQueue q;
+  q.push(300, 3);
+  q.push(100, 1);
+  q.push(200, 2);
+  EXPECT_EQ(q.next_due(), 100);
+  EXPECT_FALSE(q.pop_due(99));
+  EXPECT_EQ(q.pop_due(250), 1u);
+  EXPECT_EQ(q.pop_due(250), 2u);
+  EXPECT_FALSE(q.pop_due(250));
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_EQ(q.pop_due(1000), 3u);
+  EXPECT_FALSE(q.next_due());
+}
+
+TEST(ScheduledQueue, AMillionDeferredMessagesCostSixteenBytesEach) {
+  ScheduledQueue q;
+  for (uint64_t i = 0; i < 1'000'000; ++i) q.push(int64_t(i % 977) * 1000, i);
+  EXPECT_EQ(q.size(), 1'000'000u);
+  EXPECT_LE(q.capacity_bytes(), 2 * 16 * 1'000'000u);  // vector growth at most doubles
+}
+
+TEST(Backoff, DoublesFromTheMinimumUpToTheMaximum) {
+  const auto q = defaults();
+  // unit_random 0.5 gives a jitter factor of exactly 1.
+  EXPECT_EQ(backoff_ms(q, 1, 0.5), 300'000);
+  EXPECT_EQ(backoff_ms(q, 2, 0.5), 600'000);
+  EXPECT_EQ(backoff_ms(q, 3, 0.5), 1'200'000);
+  EXPECT_EQ(backoff_ms(q, 4, 0.5), 2'400'000);
+  EXPECT_EQ(backoff_ms(q, 5, 0.5), 3'600'000);
+  EXPECT_EQ(backoff_ms(q, 50, 0.5), 3'600'000);
+}
+
+TEST(Backoff, JitterStaysWithinTwentyPercent) {
+  const auto q = defaults();
+  EXPECT_EQ(backoff_ms(q, 1, 0.0), 240'000);
+  EXPECT_EQ(backoff_ms(q, 1, 0.999999), 359'999);
+  EXPECT_EQ(backoff_ms(q, 1, 7.0), 360'000);  // clamped
+}
+
+TEST(Backoff, ExpiryAfterMaxAge) {
+  const auto q = defaults();
+  const int64_t received = 1'000'000;
+  EXPECT_EQ(next_attempt_ms(q, received, 1, received + 1000, 0.5), received + 1000 + 300'000);
+  // Close to the end of life: the last attempt happens at the expiry time, not after it.
+  const int64_t late = received + q.max_age.count() - 10'000;
+  EXPECT_EQ(next_attempt_ms(q, received, 30, late, 0.5), received + q.max_age.count());
+  EXPECT_FALSE(next_attempt_ms(q, received, 31, received + q.max_age.count(), 0.5));
+}
+
+}  // namespace
+}  // namespace sluice::queue
