@@ -4,6 +4,7 @@ the test's own, in a temporary directory, and read what it wrote.
 Every wait is for an event (a log line, a port, a process exit) and bounded by TIMEOUT; nothing
 sleeps on the wall clock.
 """
+import ctypes
 import json
 import os
 import select
@@ -17,6 +18,8 @@ BIN = os.environ.get("SLUICE_BIN", "build/release/sluice")
 SRC = os.environ.get("SLUICE_SOURCE_DIR",
                      os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT = 30  # seconds: an upper bound for an event, never a performance threshold
+_libc = ctypes.CDLL(None, use_errno=True)
+IN_MODIFY = 0x2
 
 
 def free_port():
@@ -149,6 +152,31 @@ class Sluice:
         with open(self.log_path) as f:
             recs = [json.loads(l) for l in f if l.strip()]
         return [r for r in recs if event is None or r.get("event") == event]
+
+    def wait_records(self, pred, what="the record", timeout=TIMEOUT):
+        """Waits (inotify on the log file, bounded) until some log records satisfy pred; returns
+        them. The log is written by a thread of its own, a little after the event."""
+        fd = _libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0 or _libc.inotify_add_watch(fd, self.log_path.encode(), IN_MODIFY) < 0:
+            raise OSError(ctypes.get_errno(), "inotify")
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    found = [r for r in self.log_records() if pred(r)]
+                except ValueError:  # a line being written
+                    found = []
+                if found:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    raise AssertionError(f"no log record for {what}; log: {self.log_records()}")
+                try:
+                    os.read(fd, 4096)
+                except BlockingIOError:
+                    pass
+        finally:
+            os.close(fd)
 
     def spool_ls(self):
         r = run("spool", "ls", "--config", self.config)

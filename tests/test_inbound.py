@@ -9,10 +9,8 @@ spool has the message, so a Reception record is waited for (inotify on the log f
 """
 import base64
 import collections
-import ctypes
 import os
 import re
-import select
 import smtplib
 import socket
 import ssl
@@ -141,33 +139,8 @@ def queued_id(reply):
 
 # --- waiting for log records -------------------------------------------------------------------
 
-_libc = ctypes.CDLL(None, use_errno=True)
-IN_MODIFY = 0x2
-
-
 def wait_records(server, pred, what):
-    """Waits (inotify on the log file, bounded) until some log records satisfy pred."""
-    fd = _libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-    if fd < 0 or _libc.inotify_add_watch(fd, server.log_path.encode(), IN_MODIFY) < 0:
-        raise OSError(ctypes.get_errno(), "inotify")
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                found = [r for r in server.log_records() if pred(r)]
-            except ValueError:  # a line being written
-                found = []
-            if found:
-                return found
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise AssertionError(f"no log record for {what}; log: {server.log_records()}")
-            try:
-                os.read(fd, 4096)
-            except BlockingIOError:
-                pass
-    finally:
-        os.close(fd)
+    return server.wait_records(pred, what, TIMEOUT)
 
 
 def reception(server, qid):

@@ -166,6 +166,7 @@ Status Server::Impl::start() {
   dns::AresOptions ro;
   ro.nameservers = cfg.dns.nameservers;
   ro.timeout = cfg.dns.timeout;
+  ro.mx_port = cfg.delivery.port;
   ro.routes = cfg.routes;
   ro.providers = &providers;
   auto r = dns::AresResolver::create(std::move(ro));

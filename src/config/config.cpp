@@ -87,6 +87,9 @@ void read_delivery_sections(const toml::table& root, const std::string& file, Co
   });
   d.string("helo_name", dc.helo_name, /*allow_empty=*/true);
   d.parsed<TlsPolicy>("tls", dc.tls, parse_tls_policy);
+  uint32_t port = dc.port;
+  d.u32("port", port, 1, 65535);
+  dc.port = static_cast<uint16_t>(port);
   d.u32("max_connections_per_site", dc.max_connections_per_site, 1, 10'000);
   d.u32("max_deliveries_per_connection", dc.max_deliveries_per_connection, 1, 100'000);
   d.u32("max_recipients_per_transaction", dc.max_recipients_per_transaction, 1, 10'000);

@@ -80,6 +80,7 @@ struct DeliveryConfig {
   std::string source_ip;                      // bind outbound connections here; "" = any
   std::string helo_name;                      // "" = server.hostname
   TlsPolicy tls = TlsPolicy::kOpportunistic;  // STARTTLS when offered
+  uint16_t port = 25;                         // TCP port of MX hosts (tests use others)
   uint32_t max_connections_per_site = 10;     // connections to one site at once
   uint32_t max_deliveries_per_connection = 100;
   uint32_t max_recipients_per_transaction = 100;

@@ -224,7 +224,7 @@ void AresResolver::Impl::start(const std::string& domain_in, Done done) {
         for (auto& [pref, host] : list) {
           if (host.empty()) continue;
           r->mx_names.push_back(host);
-          r->hosts.push_back(Host{host, {}, 25});
+          r->hosts.push_back(Host{host, {}, options.mx_port});
         }
         return lookup_addresses(r);
       }
@@ -234,7 +234,7 @@ void AresResolver::Impl::start(const std::string& domain_in, Done done) {
       // No MX: the domain itself is the mail host (RFC 5321 section 5.1).
       r->implicit_mx = true;
       r->mx_names.push_back(r->domain);
-      r->hosts.push_back(Host{r->domain, {}, 25});
+      r->hosts.push_back(Host{r->domain, {}, options.mx_port});
       return lookup_addresses(r);
     }
     if (status == ARES_ENOTFOUND) {

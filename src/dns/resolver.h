@@ -39,6 +39,7 @@ std::string site_of(std::vector<std::string> mx_hosts);
 
 struct AresOptions {
   std::vector<std::string> nameservers;  // "127.0.0.1:5353"; empty: the system's
+  uint16_t mx_port = 25;                 // port for MX hosts and implicit MX
   config::Duration timeout{5000};
   std::map<std::string, config::Route> routes;  // lower-case domain -> route
   const Providers* providers = nullptr;

@@ -70,7 +70,8 @@ class Connection {
 
   asio::awaitable<void> run(Job first) {
     Job job = std::move(first);
-    if (!co_await open(job)) {
+    const bool ok1 = co_await open(job);
+    if (!ok1) {
       ctx_.source->connection_closed(dest_.site);
       co_return;
     }
@@ -83,7 +84,8 @@ class Connection {
     }
     if (!broken_) {
       // QUIT is a courtesy: its reply changes nothing.
-      if (co_await send("QUIT\r\n")) (void)co_await read_reply(cfg_.command_timeout);
+      const bool sent = co_await send("QUIT\r\n");
+      if (sent) (void)co_await read_reply(cfg_.command_timeout);
     }
     if (stream_) stream_->close();
     ctx_.source->connection_closed(dest_.site);
@@ -142,11 +144,11 @@ class Connection {
   }
 
   asio::awaitable<bool> send(std::string_view data) {
-    if (co_await stream_->write(data, cfg_.command_timeout)) {
-      broken_ = true;
-      co_return false;
-    }
-    co_return true;
+    // (GCC 12 miscompiles a co_await whose error_code result is tested in the if condition
+    // itself — SIGILL — so results are always named first in this file.)
+    const auto ec = co_await stream_->write(data, cfg_.command_timeout);
+    if (ec) broken_ = true;
+    co_return !ec;
   }
 
   // The next reply, or nullopt when the connection failed (broken_ is set, last_error_ says why).
@@ -187,7 +189,8 @@ class Connection {
 
   // Connects, reads the banner, EHLO, STARTTLS. On failure reports `job` and returns false.
   asio::awaitable<bool> open(const Job& job) {
-    if (!co_await connect()) {
+    const bool ok2 = co_await connect();
+    if (!ok2) {
       fail_all(job, Outcome::kTransient, Stage::kConnect,
                synthesized(451, "4.4.1", "cannot connect to " + dest_.site + ":" + last_error_));
       co_return false;
@@ -202,10 +205,12 @@ class Connection {
       stream_->close();
       co_return false;
     }
-    if (!co_await hello(job)) co_return false;
+    const bool ok3 = co_await hello(job);
+    if (!ok3) co_return false;
     const bool want_tls = dest_.tls != config::TlsPolicy::kNone && ctx_.tls;
     if (want_tls && ext_.starttls) {
-      if (!co_await send("STARTTLS\r\n")) {
+      const bool ok4 = co_await send("STARTTLS\r\n");
+      if (!ok4) {
         fail_all(job, Outcome::kTransient, Stage::kStartTls, lost(Stage::kStartTls));
         co_return false;
       }
@@ -216,13 +221,15 @@ class Connection {
       }
       if (r->code == 220) {
         pos_ = len_ = 0;  // nothing may be read past the 220 in clear
-        if (auto ec = co_await stream_->start_tls_client(*ctx_.tls, host_, cfg_.command_timeout)) {
+        const auto ec = co_await stream_->start_tls_client(*ctx_.tls, host_, cfg_.command_timeout);
+        if (ec) {
           last_error_ = "TLS handshake failed: " + ec.message();
           broken_ = true;
           fail_all(job, Outcome::kTransient, Stage::kStartTls, lost(Stage::kStartTls));
           co_return false;
         }
-        if (!co_await hello(job)) co_return false;
+        const bool ok5 = co_await hello(job);
+        if (!ok5) co_return false;
       } else if (dest_.tls == config::TlsPolicy::kRequired) {
         fail_all(job, Outcome::kTransient, Stage::kStartTls, *r);
         co_return false;
@@ -240,13 +247,17 @@ class Connection {
   }
 
   asio::awaitable<bool> hello(const Job& job) {
-    if (!co_await send("EHLO " + ctx_.helo + "\r\n")) {
+    const std::string ehlo = "EHLO " + ctx_.helo + "\r\n";
+    const bool ok6 = co_await send(ehlo);
+    if (!ok6) {
       fail_all(job, Outcome::kTransient, Stage::kEhlo, lost(Stage::kEhlo));
       co_return false;
     }
     auto r = co_await read_reply(cfg_.command_timeout);
     if (r && r->permanent()) {  // no ESMTP: plain HELO, no extensions
-      if (!co_await send("HELO " + ctx_.helo + "\r\n"))
+      const std::string helo = "HELO " + ctx_.helo + "\r\n";
+      const bool ok7 = co_await send(helo);
+      if (!ok7)
         r.reset();
       else
         r = co_await read_reply(cfg_.command_timeout);
@@ -339,10 +350,14 @@ class Connection {
     if (ext_.pipelining) {
       std::string all;
       for (auto& c : commands) all += c;
-      if (!co_await send(all)) co_return finish(Stage::kMail);
+      const bool ok8 = co_await send(all);
+      if (!ok8) co_return finish(Stage::kMail);
     }
     auto command = [&](size_t i) -> asio::awaitable<std::optional<Reply>> {
-      if (!ext_.pipelining && !co_await send(commands[i])) co_return std::nullopt;
+      if (!ext_.pipelining) {
+        const bool sent = co_await send(commands[i]);
+        if (!sent) co_return std::nullopt;
+      }
       co_return co_await read_reply(cfg_.command_timeout);
     };
 
@@ -353,7 +368,8 @@ class Connection {
         results[k] = RecipientResult{job.recipients[k], classify(*mail), Stage::kMail, *mail};
       if (ext_.pipelining) {  // the RCPTs and DATA were sent too: read their replies
         for (size_t i = 1; i < commands.size(); ++i) {
-          if (!co_await read_reply(cfg_.command_timeout)) co_return finish(Stage::kRcpt);
+          const auto ok9 = co_await read_reply(cfg_.command_timeout);
+          if (!ok9) co_return finish(Stage::kRcpt);
         }
       }
       co_return finish(Stage::kMail);
@@ -376,8 +392,10 @@ class Connection {
     if (accepted.empty()) {
       // Nobody to send to. A server that says 354 anyway gets an empty message ended at once.
       if (data && data->code == 354) {
-        if (!co_await send(".\r\n") || !co_await read_reply(cfg_.data_timeout))
-          co_return finish(Stage::kData);
+        const bool sent = co_await send(".\r\n");
+        std::optional<Reply> r;
+        if (sent) r = co_await read_reply(cfg_.data_timeout);
+        if (!r) co_return finish(Stage::kData);
       }
       co_await reset();
       co_return finish(Stage::kData);
@@ -392,7 +410,8 @@ class Connection {
     std::string wire;
     encoder.encode(job.body, &wire);
     encoder.finish(&wire);
-    if (co_await stream_->write(wire, cfg_.data_timeout)) {
+    const auto wec = co_await stream_->write(wire, cfg_.data_timeout);
+    if (wec) {
       broken_ = true;
       co_return finish(Stage::kEndOfData);
     }
@@ -408,7 +427,8 @@ class Connection {
   // After a transaction that MAIL opened but DATA did not complete.
   asio::awaitable<void> reset() {
     if (broken_) co_return;
-    if (co_await send("RSET\r\n")) (void)co_await read_reply(cfg_.command_timeout);
+    const bool sent = co_await send("RSET\r\n");
+    if (sent) (void)co_await read_reply(cfg_.command_timeout);
   }
 
   const ClientContext& ctx_;

@@ -113,7 +113,7 @@ void Manager::start(spool::MessageMeta meta) {
       if (istarts_with(literal, "ipv6:")) literal = literal.substr(5);
       dns::Destination d;
       d.site = "[" + literal + "]";
-      d.hosts.push_back(dns::Host{literal, {literal}, 25});
+      d.hosts.push_back(dns::Host{literal, {literal}, options_.delivery.port});
       on_resolved(id, domain, std::move(rcpts), std::move(d));
       continue;
     }
@@ -206,8 +206,10 @@ std::optional<outbound::Job> Manager::take_job(const std::string& site_name) {
 }
 
 asio::awaitable<std::optional<outbound::Job>> Manager::next_job(const std::string& site) {
-  co_return co_await net::run_on(
-      strand_, [this, site] { return take_job(site); }, asio::use_awaitable);
+  // Named, not a temporary inside the co_await: GCC 12 destroys such temporaries twice.
+  auto take = [this, site] { return take_job(site); };
+  auto job = co_await net::run_on(strand_, std::move(take), asio::use_awaitable);
+  co_return job;
 }
 
 void Manager::report(outbound::JobReport r) {
