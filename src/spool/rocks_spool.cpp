@@ -91,6 +91,10 @@ RocksSpool::~RocksSpool() {
   }
   cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  if (db_ && !options_.read_only) {
+    // Flush the memtables so the next start does not replay the WAL into memory.
+    (void)db_->Flush(rocksdb::FlushOptions(), handles_);
+  }
   for (auto* h : handles_) {
     if (db_) db_->DestroyColumnFamilyHandle(h);
   }
