@@ -51,6 +51,7 @@ ZONE = [
     dnsfixture.mx("down.test", "mx2.example.test", 20),
     dnsfixture.host("mxdown.example.test", "127.0.0.9"),    # nothing listens there
     dnsfixture.host("nomx.test", "127.0.0.2"),              # no MX: implicit MX (A record)
+    dnsfixture.mx("cached.test", "mx1.example.test", 10),   # TTL 60: asked once
     dnsfixture.null_mx("nullmx.test"),
     dnsfixture.servfail("servfail.test"),
     dnsfixture.mx("sender.test", "mx.sender.test", 10),     # where DSNs go
@@ -137,6 +138,13 @@ class Outcomes(DeliveryCase):
         [rec] = self.events(qid, "Delivery")
         self.assertEqual(rec["remote_ip"], "127.0.0.2")
         self.assertEqual(rec["site"], "nomx.test")
+
+    def test_mx_answers_are_cached_for_their_ttl(self):
+        first = self.send(["c1@cached.test"])
+        self.events(first, "Delivery")
+        second = self.send(["c2@cached.test"])
+        self.events(second, "Delivery")
+        self.assertEqual(len(self.dns.queries("cached.test", "MX")), 1)
 
     def test_null_mx_bounces_with_a_dsn(self):
         n = len(self.dsn_rx.messages)
@@ -291,6 +299,7 @@ class Extensions(unittest.TestCase):
         plain_rx = Receiver(eightbitmime=False, smtputf8=False, pipelining=False, name="plain.test").start()
         dsn_rx = Receiver(name="dsn.test", smtputf8=True).start()  # DSNs of SMTPUTF8 mail need it
         server = harness.Sluice(queue={"hold": False, "min_backoff": "1s"},
+                                delivery={"source_ip": "127.0.0.5", "helo_name": "out.sluice.test"},
                                 routes={"tls.test": {"host": "127.0.0.1", "port": tls_rx.port, "tls": "required"},
                                         "plain.test": {"host": "127.0.0.1", "port": plain_rx.port},
                                         "sender.test": {"host": "127.0.0.1", "port": dsn_rx.port}})
@@ -302,6 +311,8 @@ class Extensions(unittest.TestCase):
             self.server.wait_records(lambda r: r.get("id") == qid and r.get("event") == "Delivery")
             tls_rx.wait_for_messages(1)
             self.assertTrue(tls_rx.messages[0].tls)
+            self.assertEqual(tls_rx.messages[0].client, "127.0.0.5")  # bound to the source IP
+            self.assertEqual(tls_rx.messages[0].ehlo, "out.sluice.test")
             self.assertEqual(self.server.log_records("Delivery")[0]["site"], f"route:127.0.0.1:{tls_rx.port}")
 
             # Without PIPELINING: one round trip per command, still delivered.
