@@ -60,6 +60,8 @@ fuzz: deps $(FUZZ)/build.ninja
 bench: build
 	$(RELEASE)/bench/smtp_parsers_bench
 	bench/injection.sh
+	bench/relay.sh
+	bench/queue_memory.sh
 
 clean:
 	rm -rf build

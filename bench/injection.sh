@@ -46,13 +46,13 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 # ---------------------------------------------------------------------------------- settings
+BENCH_NAME=injection
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+
 # The command that reproduces this run: the script plus every setting given in the environment.
-repro=""
-for v in QUICK MESSAGES MESSAGES_4K MESSAGES_100K CONCURRENCY REPEAT TARGETS SLUICE_BIN RUN_TIMEOUT \
-         SINK_PORT POSTFIX_PORT SLUICE_PORT SLUICE_HTTP_PORT; do
-  if [[ -n "${!v:-}" ]]; then repro+="$v=$(printf '%q' "${!v}") "; fi
-done
-repro+="bench/injection.sh"
+repro=$(repro_command bench/injection.sh QUICK MESSAGES MESSAGES_4K MESSAGES_100K CONCURRENCY REPEAT \
+  TARGETS SLUICE_BIN RUN_TIMEOUT SINK_PORT POSTFIX_PORT SLUICE_PORT SLUICE_HTTP_PORT)
 
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
@@ -79,240 +79,29 @@ FROM="bench@sluice-bench.invalid"         # .invalid (RFC 2606): never resolves,
 RCPT="rcpt@sluice-bench.invalid"
 PORT_WAIT=10                              # seconds to wait for a listener
 
-log() { printf 'injection: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-has() { [[ " $TARGETS " == *" $1 "* ]]; }
-
-# ------------------------------------------------------------------------------------ install
-# smtp-source, smtp-sink, postfix and postconf all ship in Debian's `postfix`. Preseeded as
-# "No configuration": no /etc/postfix/main.cf is written, so neither the init script nor the
-# systemd unit (ConditionPathExists=/etc/postfix/main.cf) starts a system instance.
-install_postfix() {
-  local missing=0 c
-  for c in smtp-source smtp-sink postfix postconf postqueue; do
-    command -v "$c" >/dev/null || missing=1
-  done
-  [[ $missing == 0 ]] && return 0
-  log "installing postfix (No configuration: no system instance is set up or started)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # Installing postfix must not replace another MTA (exim4, sendmail, ...): refuse instead.
-  if apt-get install -s -qq --no-install-recommends postfix | grep -q '^Remv'; then
-    die "installing postfix would remove packages (another MTA?); not doing it:
-$(apt-get install -s -qq --no-install-recommends postfix | grep '^Remv')"
-  fi
-  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-  apt-get install -y -qq --no-install-recommends postfix >/dev/null
-  command -v smtp-source >/dev/null || die "postfix installed but smtp-source not found"
-}
-
-# ----------------------------------------------------------------------- processes and ports
-WORK=""; SINK_PID=""; SLUICE_PID=""; POSTFIX_DIR=""; POSTFIX_LOG=""
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [[ -n $SLUICE_PID ]] && kill -0 "$SLUICE_PID" 2>/dev/null; then
-    kill -TERM "$SLUICE_PID" 2>/dev/null || true
-    wait_gone "$SLUICE_PID" 15 || kill -KILL "$SLUICE_PID" 2>/dev/null || true
-  fi
-  if [[ -n $POSTFIX_DIR && -f $POSTFIX_DIR/main.cf ]]; then
-    local master
-    master=$(tr -d ' ' <"$WORK/postfix/queue/pid/master.pid" 2>/dev/null || true)
-    postfix -c "$POSTFIX_DIR" stop >/dev/null 2>&1 || true
-    if [[ -n $master ]] && ! wait_gone "$master" 15; then
-      postfix -c "$POSTFIX_DIR" abort >/dev/null 2>&1 || true
-      wait_gone "$master" 5 || true
-    fi
-  fi
-  if [[ -n $SINK_PID ]]; then
-    kill -TERM "$SINK_PID" 2>/dev/null || true
-    wait_gone "$SINK_PID" 5 || kill -KILL "$SINK_PID" 2>/dev/null || true
-  fi
-  if [[ -n $WORK && -d $WORK ]]; then
-    if [[ ${KEEP_WORK:-0} == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-  fi
-  exit "$rc"
-}
-
-# wait_gone PID SECONDS: true once PID has exited (bounded).
-wait_gone() {
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    kill -0 "$1" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# wait_port PORT SECONDS [PID]: true once something accepts on 127.0.0.1:PORT (bounded);
-# false early if PID (the server) has exited.
-wait_port() {
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    port_open "$1" && return 0
-    if [[ -n ${3:-} ]] && ! kill -0 "$3" 2>/dev/null; then return 1; fi
-    sleep 0.1
-  done
-  return 1
-}
-
 # ------------------------------------------------------------------------------------ targets
-start_sink() {
-  port_open "$SINK_PORT" && die "port $SINK_PORT is in use (set SINK_PORT)"
-  # -c: running counters (sessions, messages) on stdout, read back to confirm what it received.
-  smtp-sink -u nobody -c "127.0.0.1:$SINK_PORT" 1000 >"$WORK/sink.out" 2>"$WORK/sink.err" &
-  SINK_PID=$!
-  wait_port "$SINK_PORT" "$PORT_WAIT" "$SINK_PID" || die "smtp-sink did not listen: $(cat "$WORK/sink.err")"
-}
+# install_postfix, start_sink, sink_messages, the Postfix helpers, cleanup and the bounded waits
+# are in lib.sh.
 
-# Messages smtp-sink has received so far (its last "mesg=N" counter).
-sink_messages() {
-  tr '\r' '\n' <"$WORK/sink.out" | grep -o 'mesg=[0-9]*' | tail -1 | cut -d= -f2 || true
-}
-
+# A private Postfix instance (lib.sh) relaying everything it accepts to the discard transport.
 start_postfix() {
-  port_open "$POSTFIX_PORT" && die "port $POSTFIX_PORT is in use (set POSTFIX_PORT)"
-  # Config (root's), queue and data (the postfix user's) side by side, never one inside another:
-  # postfix-script checks that everything under the config directory is root's.
-  local base=$WORK/postfix
-  POSTFIX_DIR=$base/etc
-  mkdir -p "$POSTFIX_DIR" "$base/queue" "$base/data"
-  chown postfix "$base/data"
-  # Only what makes a private, loopback-only instance that discards what it accepts. Nothing
-  # here changes how Postfix writes its queue files (fsync before "250" stays as shipped).
-  cat >"$POSTFIX_DIR/main.cf" <<EOF
-# sluice bench/injection.sh: private Postfix instance, deleted after the run
-compatibility_level = 3.6
-queue_directory = $base/queue
-data_directory = $base/data
-syslog_name = postfix-bench
-maillog_file = $base/maillog
-maillog_file_prefixes = $base
-myhostname = postfix.sluice-bench.invalid
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-default_transport = discard:sluice injection benchmark
-relay_transport = discard:sluice injection benchmark
-alias_maps =
-alias_database =
-EOF
-  # Upstream defaults (no chroot: the queue is not set up as a chroot jail); only the services
-  # this instance uses. No smtp/local transports: nothing can leave or be delivered locally.
-  cat >"$POSTFIX_DIR/master.cf" <<EOF
-127.0.0.1:$POSTFIX_PORT inet n - n - - smtpd
-pickup     unix  n - n 60    1 pickup
-cleanup    unix  n - n -     0 cleanup
-qmgr       unix  n - n 300   1 qmgr
-rewrite    unix  - - n -     - trivial-rewrite
-bounce     unix  - - n -     0 bounce
-defer      unix  - - n -     0 bounce
-trace      unix  - - n -     0 bounce
-verify     unix  - - n -     1 verify
-flush      unix  n - n 1000? 0 flush
-proxymap   unix  - - n -     - proxymap
-proxywrite unix  - - n -     1 proxymap
-showq      unix  n - n -     - showq
-error      unix  - - n -     - error
-retry      unix  - - n -     - error
-discard    unix  - - n -     - discard
-anvil      unix  - - n -     1 anvil
-scache     unix  - - n -     1 scache
-postlog    unix-dgram n - n - 1 postlogd
-EOF
-  POSTFIX_LOG=$base/maillog
-  postfix -c "$POSTFIX_DIR" start >"$WORK/postfix-start.out" 2>&1 \
-    || die "postfix -c $POSTFIX_DIR start failed: $(cat "$WORK/postfix-start.out"; tail -5 "$POSTFIX_LOG")"
-  wait_port "$POSTFIX_PORT" "$PORT_WAIT" || die "postfix did not listen on $POSTFIX_PORT"
+  start_postfix_instance \
+    "default_transport = discard:sluice injection benchmark
+relay_transport = discard:sluice injection benchmark" \
+    "discard    unix  - - n -     - discard"
 }
 
-# Count of maillog lines matching a regex (0 if none or no log yet).
-postfix_log_count() {
-  local n
-  n=$(grep -cE "$1" "$POSTFIX_LOG" 2>/dev/null || true)
-  echo "${n:-0}"
-}
-postfix_queued() { postfix_log_count 'qmgr\[[0-9]+\]: [0-9A-Za-z]+: from=<'; }
-postfix_removed() { postfix_log_count 'qmgr\[[0-9]+\]: [0-9A-Za-z]+: removed'; }
-postfix_queue_files() {
-  { find "$WORK/postfix/queue/"{maildrop,incoming,active,deferred,hold} -type f 2>/dev/null || true; } | wc -l
-}
-
-# Waits (bounded) until Postfix has discarded all it accepted, so one run's backlog does not
-# slow the next; true when the queue is empty.
-postfix_drain() {
-  local i
-  for ((i = 0; i < 600; i++)); do
-    [[ $(postfix_queue_files) == 0 ]] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-# write_sluice_toml EXTRA_SMTP_LINE: etc/sluice.toml's settings with bench ports and a spool
-# and log in the temporary directory.
-SLUICE_TOML=""
-write_sluice_toml() {
-  SLUICE_TOML=$WORK/sluice/sluice.toml
-  cat >"$SLUICE_TOML" <<EOF
-# sluice bench/injection.sh: etc/sluice.toml with loopback bench ports and a temporary spool
-[server]
-hostname = "localhost"
-threads = 0
-shutdown_grace = "5s"
-
-[smtp]
-listen = "127.0.0.1:$SLUICE_PORT"
-$1
-
-[http]
-listen = "127.0.0.1:$SLUICE_HTTP_PORT"
-
-[spool]
-path = "$WORK/sluice/spool"
-
-[log]
-path = "$WORK/sluice/log/sluice.jsonl"
-EOF
-}
-
-SLUICE_STATE="not measured"
 start_sluice() {
-  if [[ ! -x $SLUICE_BIN ]]; then
-    SLUICE_STATE="not measured (no binary at $SLUICE_BIN)"; log "sluice: $SLUICE_STATE"; return 1
-  fi
-  port_open "$SLUICE_PORT" && die "port $SLUICE_PORT is in use (set SLUICE_PORT)"
-  mkdir -p "$WORK/sluice"
+  sluice_usable || return 1
   # Every client is on 127.0.0.1: lift the per-address connection limit above the largest
   # client count (Postfix exempts mynetworks from its own), if this sluice knows the key.
   local max_clients
   max_clients=$(tr ' ' '\n' <<<"$CONCURRENCY" | sort -n | tail -1)
-  write_sluice_toml "max_connections_per_ip = $(( max_clients + 10 ))"
-  if ! timeout 10 "$SLUICE_BIN" serve --config "$SLUICE_TOML" --check-config >/dev/null 2>&1; then
-    write_sluice_toml ""
-  fi
-  "$SLUICE_BIN" serve --config "$SLUICE_TOML" </dev/null \
-    >"$WORK/sluice/stdout" 2>"$WORK/sluice/stderr" &
-  SLUICE_PID=$!
-  local i
-  for ((i = 0; i < PORT_WAIT * 10; i++)); do   # the "Started" event, bounded
-    grep -qE '"event": *"Started"' "$WORK/sluice/stderr" 2>/dev/null && break
-    kill -0 "$SLUICE_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  if wait_port "$SLUICE_PORT" 5 "$SLUICE_PID"; then
-    SLUICE_STATE="measured"; return 0
-  fi
-  if kill -0 "$SLUICE_PID" 2>/dev/null; then
-    SLUICE_STATE="not measured (listener not available on 127.0.0.1:$SLUICE_PORT)"
-  else
-    SLUICE_STATE="not measured (sluice exited: $(tail -c 300 "$WORK/sluice/stderr" | tr '\n' ' '))"
-  fi
-  log "sluice: $SLUICE_STATE"
-  return 1
+  # Acceptance only: [queue] hold keeps every accepted message in the spool, delivers nothing
+  # (so nothing leaves loopback and delivery does not share the CPU with acceptance).
+  write_sluice_toml "max_connections_per_ip = $(( max_clients + 10 ))" $'[queue]\nhold = true'
+  sluice_check_config || write_sluice_toml "" $'[queue]\nhold = true'
+  launch_sluice
 }
 
 # ---------------------------------------------------------------------------------- measuring
@@ -373,32 +162,11 @@ measure() {
     "$target" "$size" "$clients" "$RATE" "$accepted" "$FAILED" "$NOTE")"
 }
 
-# fsync_probe DIR: median microseconds of a 4 KiB append + fsync in DIR: what the promise behind
-# each durable "250" costs on this disk, which a reader needs to interpret the durable columns.
-fsync_probe() {
-  python3 - "$1" <<'PY'
-import os, statistics, sys, time
-path = os.path.join(sys.argv[1], "fsync-probe")
-fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-times = []
-for _ in range(200):
-    t = time.perf_counter()
-    os.write(fd, b"x" * 4096)
-    os.fsync(fd)
-    times.append(time.perf_counter() - t)
-os.close(fd)
-os.unlink(path)
-print(round(statistics.median(times) * 1e6))
-PY
-}
-
 # ---------------------------------------------------------------------------------------- run
 [[ $(id -u) == 0 ]] || die "run as root: it installs postfix and starts a private instance"
 install_postfix
 command -v timeout >/dev/null || die "timeout (coreutils) not found"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-injection.XXXXXX")
-chmod 755 "$WORK"     # the postfix user must reach its queue under here
-trap cleanup EXIT INT TERM
+make_work sluice-injection
 
 date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -424,8 +192,6 @@ for t in sink postfix sluice; do
     || log "$t: warm-up run failed"
 done
 if [[ ${on[postfix]} == 1 ]]; then postfix_drain || true; fi
-
-median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # rate: median msg/s; samples: every run's msg/s; fail: failed messages (all runs) and notes.
 declare -A rate samples fail notes
@@ -460,15 +226,10 @@ suffix=""; [[ $QUICK == 1 ]] && suffix="-quick"
 report=$RESULTS_DIR/injection-$(date -u +%Y-%m-%d)$suffix.md
 [[ -e $report ]] && report=$RESULTS_DIR/injection-$(date -u +%Y-%m-%d-%H%M%S)$suffix.md
 
-sluice_version="not available"
-[[ -x $SLUICE_BIN ]] && sluice_version=$("$SLUICE_BIN" --version 2>/dev/null || echo "unknown")
-fs=$(df -PT "$WORK" | awk 'NR == 2 { print $2 " on " $1 }')
+sluice_version=$(sluice_version)
+fs=$(filesystem)
 
 cell() { echo "${rate[$1,$2,$3]:-—}"; }
-ratio() {   # ratio A B: A/B to two decimals, or — when either is missing or zero
-  awk -v a="${1:-}" -v b="${2:-}" 'BEGIN {
-    if (a == "" || b == "" || a == "—" || b == "—" || b + 0 == 0) print "—"; else printf "%.2f", a / b }'
-}
 failcell() {
   local s="" t v
   for t in sink postfix sluice; do
@@ -487,11 +248,11 @@ failcell() {
   echo "sluice store durably before replying. Rates count accepted messages over the wall-clock"
   echo "time of the whole smtp-source run. Figures compare targets within this run only."
   echo "Acceptance is what smtp-source counted (every 2xx after DATA); Postfix's log confirms it"
-  echo "below. Postfix discards as it goes; sluice (no delivery yet) keeps every accepted message"
+  echo "below. Postfix discards as it goes; sluice (queue held) keeps every accepted message"
   echo "in its spool for the whole run."
   echo
   echo "- date: $date_utc"
-  echo "- machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), kernel $(uname -r), Debian $(cat /etc/debian_version 2>/dev/null || echo '?')"
+  machine_line
   echo "- load average before the run: $loadavg_start (a build running beside lowers every figure)"
   echo "- spool/queue filesystem: $fs; a 4 KiB write+fsync took ${fsync_start} µs before the run (median of 200)"
   echo "- Postfix $(postconf -d -h mail_version) (private instance, default fsync, discard transport)"
