@@ -261,6 +261,29 @@ class Expiry(DeliveryCase):
             self.rx1.rcpt_replies = self.rx2.rcpt_replies = {}
 
 
+class Ipv6(unittest.TestCase):
+    """An MX host with only an AAAA record: sluice connects over IPv6 (::1)."""
+
+    def test_delivers_to_an_ipv6_only_mx(self):
+        rx = Receiver("::1", 0, name="v6.test").start()
+        dns = dnsfixture.DnsServer([dnsfixture.mx("v6.test", "mx.v6.test", 10),
+                                    dnsfixture.host("mx.v6.test", "::1")]).start()
+        server = harness.Sluice(queue={"hold": False}, delivery={"port": rx.port},
+                                dns={"nameservers": [dns.nameserver], "timeout": "1s"})
+        try:
+            server.start()
+            self.port, self.server = server.port, server
+            qid = DeliveryCase.send(self, ["six@v6.test"])
+            [d] = server.wait_records(lambda r: r.get("id") == qid and r.get("event") == "Delivery")
+            self.assertEqual(d["remote_ip"], "::1")
+            rx.wait_for_messages(1)
+            self.assertEqual(rx.messages[0].client, "::1")
+        finally:
+            server.close()
+            rx.stop()
+            dns.stop()
+
+
 class ReuseAfterRestart(unittest.TestCase):
     """Messages spooled while delivery was held are recovered at restart and delivered over one
     reused connection (one connection per site allowed): recovery and connection reuse."""
