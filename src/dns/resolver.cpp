@@ -72,6 +72,31 @@ const char* status_text(int status) {
   return ares_strerror(status);
 }
 
+const void* address_of(const ares_addrttl& r) {
+  return &r.ipaddr;
+}
+const void* address_of(const ares_addr6ttl& r) {
+  return &r.ip6addr;
+}
+
+// Appends the addresses of an A (ares_addrttl) or AAAA (ares_addr6ttl) answer to `host` and
+// lowers `ttl` to theirs.
+template <class Rec>
+void add_addresses(int (*parse)(const unsigned char*, int, hostent**, Rec*, int*), int family,
+                   const unsigned char* abuf, int alen, Host& host, uint32_t& ttl) {
+  Rec records[32];
+  int n = 32;
+  hostent* he = nullptr;
+  if (parse(abuf, alen, &he, records, &n) != ARES_SUCCESS) return;
+  for (int k = 0; k < n; ++k) {
+    char text[INET6_ADDRSTRLEN];
+    inet_ntop(family, address_of(records[k]), text, sizeof text);
+    host.addresses.emplace_back(text);
+    ttl = std::min(ttl, uint32_t(std::max(records[k].ttl, 0)));
+  }
+  if (he) ares_free_hostent(he);
+}
+
 }  // namespace
 
 std::string site_of(std::vector<std::string> mx_hosts) {
@@ -258,31 +283,11 @@ void AresResolver::Impl::lookup_addresses(const std::shared_ptr<Resolution>& r) 
               --r->pending;
               if (status == ARES_SUCCESS) {
                 if (type == ns_t_a) {
-                  struct ares_addrttl ttls[32];
-                  int n = 32;
-                  struct hostent* he = nullptr;
-                  if (ares_parse_a_reply(abuf, alen, &he, ttls, &n) == ARES_SUCCESS) {
-                    for (int k = 0; k < n; ++k) {
-                      char text[INET_ADDRSTRLEN];
-                      inet_ntop(AF_INET, &ttls[k].ipaddr, text, sizeof text);
-                      r->hosts[i].addresses.emplace_back(text);
-                      r->ttl = std::min(r->ttl, uint32_t(std::max(ttls[k].ttl, 0)));
-                    }
-                    if (he) ares_free_hostent(he);
-                  }
+                  add_addresses<ares_addrttl>(ares_parse_a_reply, AF_INET, abuf, alen, r->hosts[i],
+                                              r->ttl);
                 } else {
-                  struct ares_addr6ttl ttls[32];
-                  int n = 32;
-                  struct hostent* he = nullptr;
-                  if (ares_parse_aaaa_reply(abuf, alen, &he, ttls, &n) == ARES_SUCCESS) {
-                    for (int k = 0; k < n; ++k) {
-                      char text[INET6_ADDRSTRLEN];
-                      inet_ntop(AF_INET6, &ttls[k].ip6addr, text, sizeof text);
-                      r->hosts[i].addresses.emplace_back(text);
-                      r->ttl = std::min(r->ttl, uint32_t(std::max(ttls[k].ttl, 0)));
-                    }
-                    if (he) ares_free_hostent(he);
-                  }
+                  add_addresses<ares_addr6ttl>(ares_parse_aaaa_reply, AF_INET6, abuf, alen,
+                                               r->hosts[i], r->ttl);
                 }
               } else if (status != ARES_ENODATA && status != ARES_ENOTFOUND && !r->failure) {
                 r->failure = transient("address lookup for " + r->hosts[i].name +
