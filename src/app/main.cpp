@@ -4,6 +4,7 @@
 
 #include "app/serve.h"
 #include "app/tools.h"
+#include "app/sim.h"
 #include "app/version.h"
 
 int main(int argc, char** argv) {
@@ -30,7 +31,13 @@ int main(int argc, char** argv) {
   CLI::App* ls = spool->add_subcommand("ls", "One JSON line per spooled message");
   ls->add_option("-c,--config", spool_config, "Configuration file (TOML)")->capture_default_str();
 
+  std::string sim_config;
+  CLI::App* sim = app.add_subcommand(
+      "sim", "Run the receiver simulator: providers with per-IP limits, for tests and benchmarks");
+  sim->add_option("-c,--config", sim_config, "Simulator configuration (TOML)")->required();
+
   CLI11_PARSE(app, argc, argv);
+  if (sim->parsed()) return sluice::run_sim(sim_config);
   if (serve->parsed()) return sluice::serve(serve_options);
   if (passwd->parsed()) return sluice::passwd(user);
   if (ls->parsed()) return sluice::spool_ls(spool_config);

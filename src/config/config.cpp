@@ -16,33 +16,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-std::optional<std::string> parse_endpoint(std::string_view s, Endpoint& out) {
-  // host:port, [v6]:port
-  std::string_view host, port;
-  if (!s.empty() && s.front() == '[') {
-    const size_t close = s.find(']');
-    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
-      return "expected \"[IPv6]:port\"";
-    }
-    host = s.substr(1, close - 1);
-    port = s.substr(close + 2);
-    unsigned char buf[16];
-    if (inet_pton(AF_INET6, std::string(host).c_str(), buf) != 1) return "invalid IPv6 address";
-  } else {
-    const size_t colon = s.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) return "expected \"address:port\"";
-    host = s.substr(0, colon);
-    port = s.substr(colon + 1);
-    unsigned char buf[4];
-    if (host != "localhost" && inet_pton(AF_INET, std::string(host).c_str(), buf) != 1) {
-      return "expected an IPv4 address, [IPv6] or localhost before the port";
-    }
-  }
-  auto p = parse_u64(port);
-  if (!p || *p == 0 || *p > 65535) return "port must be 1..65535";
-  out = Endpoint{std::string(host), static_cast<uint16_t>(*p)};
-  return std::nullopt;
-}
 
 std::optional<std::string> parse_tls_policy(std::string_view s, TlsPolicy& out) {
   if (s == "none")
@@ -209,6 +182,34 @@ void read_sections(const toml::table& root, const std::string& file, Config& c,
 }
 
 }  // namespace
+
+std::optional<std::string> parse_endpoint(std::string_view s, Endpoint& out) {
+  // host:port, [v6]:port
+  std::string_view host, port;
+  if (!s.empty() && s.front() == '[') {
+    const size_t close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      return "expected \"[IPv6]:port\"";
+    }
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+    unsigned char buf[16];
+    if (inet_pton(AF_INET6, std::string(host).c_str(), buf) != 1) return "invalid IPv6 address";
+  } else {
+    const size_t colon = s.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return "expected \"address:port\"";
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    unsigned char buf[4];
+    if (host != "localhost" && inet_pton(AF_INET, std::string(host).c_str(), buf) != 1) {
+      return "expected an IPv4 address, [IPv6] or localhost before the port";
+    }
+  }
+  auto p = parse_u64(port);
+  if (!p || *p == 0 || *p > 65535) return "port must be 1..65535";
+  out = Endpoint{std::string(host), static_cast<uint16_t>(*p)};
+  return std::nullopt;
+}
 
 std::string Endpoint::str() const {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);

@@ -12,6 +12,8 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,9 @@ struct Endpoint {
   std::string str() const;
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
+
+// Parses "host:port" ("127.0.0.1:25", "[::1]:25", "localhost:25"); an error message or nullopt.
+std::optional<std::string> parse_endpoint(std::string_view s, Endpoint& out);
 
 struct ServerConfig {
   std::string hostname = "localhost";  // EHLO name and banner name

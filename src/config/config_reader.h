@@ -40,6 +40,8 @@ class Section {
   void parsed(std::string_view key, T& out,
               const std::function<std::optional<std::string>(std::string_view, T&)>& parse);
 
+  // Marks a key as read elsewhere (so finish() does not call it unknown).
+  void known(std::string_view key) { known_.emplace(key); }
   // Reports keys present in the table that no call above asked for.
   void finish();
 
