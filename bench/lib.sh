@@ -5,6 +5,7 @@
 # The sourcing script sets, before calling anything here:
 #   BENCH_NAME     prefix of log lines and of the generated configurations' comments
 #   SINK_PORT POSTFIX_PORT SLUICE_PORT SLUICE_HTTP_PORT PORT_WAIT SLUICE_BIN
+#   (HARAKA_PORT and optionally HARAKA_NODES before start_haraka_instance; ROOT, the checkout)
 # and WORK (via make_work) before starting anything. Every wait here is bounded.
 # shellcheck shell=bash disable=SC2153,SC2034  # settings come from, results go to, the sourcing script
 
@@ -47,7 +48,7 @@ $(apt-get install -s -qq --no-install-recommends postfix | grep '^Remv')"
 }
 
 # ----------------------------------------------------------------------- processes and ports
-WORK=""; SINK_PID=""; SLUICE_PID=""; POSTFIX_DIR=""; POSTFIX_LOG=""
+WORK=""; SINK_PID=""; SLUICE_PID=""; POSTFIX_DIR=""; POSTFIX_LOG=""; HARAKA_PID=""
 EXTRA_PIDS=""     # helper processes a script started in the background (TERMed on exit)
 
 # make_work PREFIX: the temporary directory for configs, queues and logs; installs the trap
@@ -69,15 +70,8 @@ cleanup() {
     kill -TERM "$SLUICE_PID" 2>/dev/null || true
     wait_gone "$SLUICE_PID" 15 || kill -KILL "$SLUICE_PID" 2>/dev/null || true
   fi
-  if [[ -n $POSTFIX_DIR && -f $POSTFIX_DIR/main.cf ]]; then
-    local master
-    master=$(tr -d ' ' <"$WORK/postfix/queue/pid/master.pid" 2>/dev/null || true)
-    postfix -c "$POSTFIX_DIR" stop >/dev/null 2>&1 || true
-    if [[ -n $master ]] && ! wait_gone "$master" 15; then
-      postfix -c "$POSTFIX_DIR" abort >/dev/null 2>&1 || true
-      wait_gone "$master" 5 || true
-    fi
-  fi
+  stop_haraka
+  stop_postfix_instance
   if [[ -n $SINK_PID ]]; then
     kill -TERM "$SINK_PID" 2>/dev/null || true
     wait_gone "$SINK_PID" 5 || kill -KILL "$SINK_PID" 2>/dev/null || true
@@ -89,6 +83,19 @@ cleanup() {
     if [[ ${KEEP_WORK:-0} == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
   fi
   exit "$rc"
+}
+
+# stop_postfix_instance: stops the private Postfix instance, if one was started (bounded).
+stop_postfix_instance() {
+  if [[ -n $POSTFIX_DIR && -f $POSTFIX_DIR/main.cf ]]; then
+    local master
+    master=$(tr -d ' ' <"$WORK/postfix/queue/pid/master.pid" 2>/dev/null || true)
+    postfix -c "$POSTFIX_DIR" stop >/dev/null 2>&1 || true
+    if [[ -n $master ]] && ! wait_gone "$master" 15; then
+      postfix -c "$POSTFIX_DIR" abort >/dev/null 2>&1 || true
+      wait_gone "$master" 5 || true
+    fi
+  fi
 }
 
 # wait_gone PID SECONDS: true once PID has exited (bounded).
@@ -306,6 +313,105 @@ postfix_drain() {
   local i
   for ((i = 0; i < 600; i++)); do
     [[ $(postfix_queue_files) == 0 ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# ------------------------------------------------------------------------------------- Haraka
+# Haraka 3 from the npm registry, installed once into a cache under the build directory (not
+# system-wide); `haraka -i` makes a private instance directory under $WORK, whose config/ holds
+# only the files written here (everything else is Haraka's shipped defaults).
+HARAKA_CACHE=${HARAKA_CACHE:-$ROOT/build/bench/haraka}
+HARAKA_BIN=$HARAKA_CACHE/node_modules/.bin/haraka
+HARAKA_DIR=""; HARAKA_LOG=""
+
+# install_haraka: true once $HARAKA_BIN exists (idempotent: npm runs only when it is missing).
+# --ignore-scripts: nothing is compiled (modern-syslog, optional, stays unbuilt; Haraka logs to
+# its stdout here, which goes to a file).
+install_haraka() {
+  [[ -x $HARAKA_BIN ]] && return 0
+  command -v npm >/dev/null || { log "haraka: npm not found (Node.js 20+ needed)"; return 1; }
+  mkdir -p "$HARAKA_CACHE"
+  log "installing Haraka@3 with npm into $HARAKA_CACHE"
+  if ! (cd "$HARAKA_CACHE" && timeout 600 npm install --no-audit --no-fund --ignore-scripts Haraka@3 \
+        >"$HARAKA_CACHE/npm-install.log" 2>&1); then
+    log "haraka: npm install failed: $(tail -3 "$HARAKA_CACHE/npm-install.log" | tr '\n' ' ')"
+    return 1
+  fi
+  [[ -x $HARAKA_BIN ]]
+}
+haraka_version() {
+  sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$HARAKA_CACHE/node_modules/Haraka/package.json" 2>/dev/null | head -1
+}
+
+# start_haraka_instance ROUTE_HOST ROUTE_PORT DOMAIN MODE: a private Haraka listening on
+# 127.0.0.1:HARAKA_PORT that relays for clients on 127.0.0.0/8 (the relay plugin's ACL) and
+# sends DOMAIN to ROUTE_HOST:ROUTE_PORT. MODE:
+#   outbound  (default) the relay set-up of Haraka's "Configuring Outbound" guide: relayed mail
+#             goes to its outbound queue (one file per message, written through an fsyncing
+#             stream and renamed before the 250) and is delivered by its outbound engine, with
+#             retries; the route is a [DOMAIN] section of smtp_forward.ini, read by that plugin's
+#             get_mx hook (enable_outbound=false: smtp_forward does not take relayed mail itself)
+#   forward   smtp_forward.ini enable_outbound=true: queue/smtp_forward forwards each message at
+#             queue time and answers the client with the next hop's reply. Nothing is spooled to
+#             disk, nothing is retried (a deferral by the next hop goes back to the client)
+# True once it listens; otherwise false with the reason logged (its output is $HARAKA_LOG).
+start_haraka_instance() {
+  local host=$1 port=$2 domain=$3 mode=${4:-outbound}
+  port_open "$HARAKA_PORT" && die "port $HARAKA_PORT is in use (set HARAKA_PORT)"
+  HARAKA_DIR=$WORK/haraka
+  HARAKA_LOG=$WORK/haraka.log
+  timeout 60 "$HARAKA_BIN" -i "$HARAKA_DIR" >"$WORK/haraka-init.out" 2>&1 \
+    || { log "haraka: haraka -i failed: $(tail -3 "$WORK/haraka-init.out")"; return 1; }
+  local c=$HARAKA_DIR/config outbound=false
+  [[ $mode == forward ]] && outbound=true
+  echo "haraka.$domain" >"$c/me"
+  # haraka -i's plugins file enables mail_from.is_resolvable and rcpt_to.in_host_list (inbound
+  # checks; the first needs DNS): replaced by the two plugins a relay needs.
+  printf '%s\n' "# sluice bench/$BENCH_NAME.sh" relay queue/smtp_forward >"$c/plugins"
+  printf '%s\n' 127.0.0.0/8 >"$c/relay_acl_allow"
+  printf '%s\n' "; sluice bench/$BENCH_NAME.sh: private Haraka instance, deleted after the run" \
+    "listen=127.0.0.1:$HARAKA_PORT" "nodes=${HARAKA_NODES:-cpus}" >"$c/smtp.ini"
+  printf '%s\n' "; sluice bench/$BENCH_NAME.sh" "host=$host" "port=$port" \
+    "enable_outbound=$outbound" "" "[$domain]" "host=$host" "port=$port" >"$c/smtp_forward.ini"
+  "$HARAKA_BIN" -c "$HARAKA_DIR" </dev/null >"$HARAKA_LOG" 2>&1 &
+  HARAKA_PID=$!
+  if ! wait_port "$HARAKA_PORT" $((PORT_WAIT * 3)) "$HARAKA_PID"; then
+    log "haraka: did not listen on $HARAKA_PORT: $(grep -E 'ERROR|CRIT|Error' "$HARAKA_LOG" | tail -3 | tr '\n' ' ')"
+    return 1
+  fi
+}
+
+# stop_haraka: TERM to the master (it stops its workers), bounded; then KILL to the master and
+# to any worker it had started (its children, by PID).
+stop_haraka() {
+  [[ -n $HARAKA_PID ]] || return 0
+  local kids k
+  kids=$(pgrep -P "$HARAKA_PID" 2>/dev/null || true)
+  kill -TERM "$HARAKA_PID" 2>/dev/null || true
+  wait_gone "$HARAKA_PID" 15 || kill -KILL "$HARAKA_PID" 2>/dev/null || true
+  for k in $kids; do
+    wait_gone "$k" 5 || kill -KILL "$k" 2>/dev/null || true
+  done
+  HARAKA_PID=""
+}
+
+# Haraka's log (level info, as `haraka -i` writes log.ini): one "queue code=OK" line per message
+# answered 250, one "[outbound] delivered" line per delivery by the outbound engine.
+haraka_log_count() {
+  local n
+  n=$(grep -cE "$1" "$HARAKA_LOG" 2>/dev/null || true)
+  echo "${n:-0}"
+}
+haraka_accepted() { haraka_log_count '\] queue code=OK '; }
+haraka_delivered() { haraka_log_count '\[outbound\] +delivered '; }
+haraka_not_sent() { haraka_log_count '\[outbound\].*(deferred|[Bb]ounce|temp_fail|Temp fail)'; }
+haraka_queue_files() { { find "$HARAKA_DIR/queue" -type f 2>/dev/null || true; } | wc -l; }
+haraka_drain() {   # bounded: true once the outbound queue directory is empty
+  local i
+  for ((i = 0; i < 600; i++)); do
+    [[ $(haraka_queue_files) == 0 ]] && return 0
     sleep 0.1
   done
   return 1

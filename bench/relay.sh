@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Relay throughput, end to end (issue #4): messages per second through SMTP in -> durable queue ->
 # SMTP out, timed from the start of the injection until a fast loopback sink has received every
-# message (not until the injection finishes). Three paths in the same run:
+# message (not until the injection finishes). Four paths in the same run:
 #
 #   ceiling    smtp-source straight into smtp-sink: one hop, nothing stored (what the client,
 #              the sink and the loopback allow)
@@ -10,14 +10,19 @@
 #              client -> the same smtp-sink. A transport map sends the bench domain to the sink;
 #              destination concurrency raised to 50 so its defaults do not cripple it (the
 #              report lists every setting that is not Postfix's default)
+#   Haraka     smtp-source -> a private Haraka 3 instance (npm, cached under build/bench/haraka;
+#              `haraka -i` in the temporary directory) relaying for 127.0.0.0/8 (relay plugin)
+#              through its outbound queue (fsynced before the 250) and outbound engine, with a
+#              per-domain route to the sink in smtp_forward.ini (HARAKA_MODE=forward: its
+#              smtp_forward plugin instead, which spools nothing and answers with the sink's reply)
 #   sluice     smtp-source -> `sluice serve` (generated configuration; spool and log in a
 #              temporary directory) -> the same smtp-sink, through a [route."sluice-bench.invalid"]
 #              override (no DNS). Skipped, with a note, when this sluice refuses the route
 #              section, does not listen, delivers nothing to the sink during the warm-up, or exits
 #
 # Each path's own account is checked against the sink's count and reported: Postfix's log
-# (queued, sent, sent over a reused connection, deferred/bounced) and sluice's event log
-# (Reception, Delivery, TransientFailure/Bounce).
+# (queued, sent, sent over a reused connection, deferred/bounced), Haraka's log (queued,
+# delivered) and sluice's event log (Reception, Delivery, TransientFailure/Bounce).
 #
 # The load client is Postfix's smtp-source: 1, 10 or 50 parallel clients, each sending one
 # message after another over one connection (-d), 4 KiB of body in 78-character lines, HELO,
@@ -36,7 +41,9 @@
 #   MESSAGE_SIZE        body bytes per message (smtp-source -l; default 4096)
 #   CONCURRENCY         injecting client counts, e.g. "1 10 50" (default; QUICK: "1 10")
 #   REPEAT              runs per cell; the table shows the median (default 3; QUICK: 1)
-#   TARGETS             subset of "sink postfix sluice" (default: all three; sink = the ceiling)
+#   TARGETS             subset of "sink postfix haraka sluice" (default: all four; sink = the ceiling)
+#   HARAKA_MODE         outbound (default: queue to disk, outbound delivery) or forward (smtp_forward)
+#   HARAKA_NODES        Haraka's smtp.ini nodes (default cpus: one worker per core; Haraka: 1)
 #   SLUICE_BIN          sluice binary (default build/release/sluice)
 #   POSTFIX_CONCURRENCY Postfix's default_destination_concurrency_limit (default 50; Postfix: 20)
 #   SLUICE_SITE_CONNECTIONS  sluice's [delivery] max_connections_per_site (default 50, the same
@@ -45,7 +52,8 @@
 #   DELIVERY_TIMEOUT    seconds the sink may take beyond that to receive everything (default 120)
 #   SINK_IDLE           give up on a run when, after the injection ended, the sink has received
 #                       nothing for this many seconds (default 10)
-#   SINK_PORT POSTFIX_PORT SLUICE_PORT SLUICE_HTTP_PORT   loopback ports (2727 2626 2828 2829)
+#   SINK_PORT POSTFIX_PORT HARAKA_PORT SLUICE_PORT SLUICE_HTTP_PORT   loopback ports
+#                       (2727 2626 2930 2828 2829)
 #   RESULTS_DIR         where the report goes (default bench/results)
 #   KEEP_WORK=1         keep the temporary directory (configs, logs) for inspection
 #
@@ -63,8 +71,8 @@ BENCH_NAME=relay
 source "$ROOT/bench/lib.sh"
 
 repro=$(repro_command bench/relay.sh QUICK MESSAGES MESSAGE_SIZE CONCURRENCY REPEAT TARGETS \
-  SLUICE_BIN POSTFIX_CONCURRENCY SLUICE_SITE_CONNECTIONS RUN_TIMEOUT DELIVERY_TIMEOUT SINK_IDLE \
-  SINK_PORT POSTFIX_PORT SLUICE_PORT SLUICE_HTTP_PORT)
+  SLUICE_BIN POSTFIX_CONCURRENCY SLUICE_SITE_CONNECTIONS HARAKA_MODE HARAKA_NODES RUN_TIMEOUT \
+  DELIVERY_TIMEOUT SINK_IDLE SINK_PORT POSTFIX_PORT HARAKA_PORT SLUICE_PORT SLUICE_HTTP_PORT)
 
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
@@ -77,7 +85,9 @@ else
   REPEAT=${REPEAT:-3}
 fi
 MESSAGE_SIZE=${MESSAGE_SIZE:-4096}
-TARGETS=${TARGETS:-"sink postfix sluice"}
+TARGETS=${TARGETS:-"sink postfix haraka sluice"}
+HARAKA_MODE=${HARAKA_MODE:-outbound}
+HARAKA_NODES=${HARAKA_NODES:-cpus}
 SLUICE_BIN=${SLUICE_BIN:-build/release/sluice}
 POSTFIX_CONCURRENCY=${POSTFIX_CONCURRENCY:-50}
 SLUICE_SITE_CONNECTIONS=${SLUICE_SITE_CONNECTIONS-50}
@@ -86,6 +96,7 @@ DELIVERY_TIMEOUT=${DELIVERY_TIMEOUT:-120}
 SINK_IDLE=${SINK_IDLE:-10}
 SINK_PORT=${SINK_PORT:-2727}
 POSTFIX_PORT=${POSTFIX_PORT:-2626}
+HARAKA_PORT=${HARAKA_PORT:-2930}
 SLUICE_PORT=${SLUICE_PORT:-2828}
 SLUICE_HTTP_PORT=${SLUICE_HTTP_PORT:-2829}
 RESULTS_DIR=${RESULTS_DIR:-bench/results}
@@ -118,6 +129,19 @@ postfix_reused() {   # deliveries over a cached connection (Postfix logs conn_us
   postfix_log_count "smtp\\[[0-9]+\\]: [0-9A-Za-z]+: to=<[^>]*>, relay=[^ ]*, conn_use=[0-9]+,.* status=sent"
 }
 postfix_not_sent() { postfix_log_count 'status=(deferred|bounced)'; }
+
+# Haraka (lib.sh): installed from npm on first use, a private instance routing the bench domain
+# to the sink. Not measured, with the reason, when npm or Haraka fail.
+HARAKA_STATE="not measured (not in TARGETS)"
+start_haraka() {
+  [[ $HARAKA_MODE == outbound || $HARAKA_MODE == forward ]] || die "HARAKA_MODE must be outbound or forward"
+  if ! install_haraka; then HARAKA_STATE="not measured (npm install of Haraka@3 failed)"; return 1; fi
+  if ! start_haraka_instance 127.0.0.1 "$SINK_PORT" "$DOMAIN" "$HARAKA_MODE"; then
+    HARAKA_STATE="not measured (did not start: $(grep -E 'ERROR|CRIT' "$HARAKA_LOG" 2>/dev/null | tail -1 | cut -c1-160))"
+    return 1
+  fi
+  HARAKA_STATE="measured"
+}
 
 # sluice's event log (doc/log.md): Reception per accepted message, Delivery per recipient
 # delivered, TransientFailure and Bounce otherwise. Written by a background thread.
@@ -227,6 +251,9 @@ measure() {
     queued_before=$(postfix_queued); sent_before=$(postfix_sent)
     reused_before=$(postfix_reused); notsent_before=$(postfix_not_sent)
   fi
+  if [[ $target == haraka ]]; then
+    queued_before=$(haraka_accepted); sent_before=$(haraka_delivered); notsent_before=$(haraka_not_sent)
+  fi
   if [[ $target == sluice ]]; then
     queued_before=$(sluice_events Reception); sent_before=$(sluice_events Delivery)
     notsent_before=$(sluice_events 'TransientFailure|Bounce')
@@ -259,6 +286,22 @@ measure() {
       [[ $drained == no ]] && NOTE+="postfix queue not empty after 60s ($(postfix_queue_files) files); "
       POSTFIX_VERIFY+="$clients clients, run ${RUN_NO:-1}: smtp-source got 250 for $ACCEPTED, qmgr saw $queued queued, smtp sent $sent to the sink ($reused over a reused connection, $((sent - reused)) on a new one), $notsent deferred/bounced, queue empty: $drained"$'\n'
       ;;
+    haraka)
+      local drained=yes queued sent notsent i
+      [[ $HARAKA_MODE == outbound ]] && { haraka_drain || drained=no; }
+      for ((i = 0; i < 20; i++)); do     # bounded catch-up of its log
+        queued=$(( $(haraka_accepted) - queued_before ))
+        sent=$(( $(haraka_delivered) - sent_before ))
+        [[ $HARAKA_MODE == forward ]] && sent=$queued    # forwarded before the 250
+        (( sent >= DELIVERED && queued >= ACCEPTED )) && break
+        sleep 0.1
+      done
+      notsent=$(( $(haraka_not_sent) - notsent_before ))
+      (( queued != ACCEPTED )) && NOTE+="haraka log shows $queued queued; "
+      (( notsent > 0 )) && NOTE+="haraka log shows $notsent deferred/bounced lines; "
+      [[ $drained == no ]] && NOTE+="haraka queue not empty after 60s ($(haraka_queue_files) files); "
+      HARAKA_VERIFY+="$clients clients, run ${RUN_NO:-1}: smtp-source got 250 for $ACCEPTED, Haraka logged $queued queued (code=OK), $sent delivered, $notsent deferred/bounced lines, queue empty: $drained"$'\n'
+      ;;
     sluice)
       local received delivered failed i
       for ((i = 0; i < 20; i++)); do     # the event log is written asynchronously: bounded
@@ -287,6 +330,7 @@ warm_up() {
   local target=$1 port=$2
   run_once "$target" "$port" 10 "$WARMUP_MESSAGES"
   [[ $target == postfix ]] && { postfix_drain || true; }
+  [[ $target == haraka && $HARAKA_MODE == outbound ]] && { haraka_drain || true; }
   if (( DELIVERED == 0 )); then
     log "$target: warm-up: the sink received none of $WARMUP_MESSAGES messages (${NOTE%; })"
     return 1
@@ -300,17 +344,21 @@ warm_up() {
 install_postfix
 command -v timeout >/dev/null || die "timeout (coreutils) not found"
 command -v python3 >/dev/null || die "python3 not found (the sink watcher and fsync probe use it)"
+command -v pgrep >/dev/null || die "pgrep (procps) not found"
 make_work sluice-relay
 
 date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
 fsync_start=$(fsync_probe "$WORK" 2>/dev/null || echo "?")   # before any load
-POSTFIX_VERIFY=""; SLUICE_VERIFY=""
+POSTFIX_VERIFY=""; SLUICE_VERIFY=""; HARAKA_VERIFY=""
 POSTFIX_STATE="not measured (not in TARGETS)"
-declare -A on=([sink]=0 [postfix]=0 [sluice]=0)    # targets that are up and measured
+declare -A on=([sink]=0 [postfix]=0 [haraka]=0 [sluice]=0)    # targets that are up and measured
 start_sink     # every path ends here
 if has sink; then on[sink]=1; fi
 if has postfix; then start_postfix; on[postfix]=1; POSTFIX_STATE="measured"; fi
+if has haraka; then
+  if start_haraka; then on[haraka]=1; else log "haraka: $HARAKA_STATE"; fi
+fi
 if has sluice; then
   if start_sluice; then on[sluice]=1; fi
 else
@@ -327,7 +375,7 @@ sluice_gone() {
   return 0
 }
 
-for t in sink postfix sluice; do
+for t in sink postfix haraka sluice; do
   [[ ${on[$t]} == 1 ]] || continue
   port_var=${t^^}_PORT
   warm_ok=1
@@ -340,6 +388,8 @@ for t in sink postfix sluice; do
       sink) die "smtp-source -> smtp-sink does not work: ${NOTE%; }" ;;
       postfix) POSTFIX_STATE="not measured ($why)"; log "postfix: $POSTFIX_STATE"
                log "postfix log, last lines:"; tail -5 "$POSTFIX_LOG" >&2 || true ;;
+      haraka) HARAKA_STATE="not measured ($why)"; log "haraka: $HARAKA_STATE"
+              log "haraka log, last lines:"; tail -5 "$HARAKA_LOG" >&2 || true ;;
       sluice) SLUICE_STATE="not measured ($why; does this build deliver?)"
               log "sluice: $SLUICE_STATE" ;;
     esac
@@ -353,7 +403,7 @@ commands=""
 t_start=$SECONDS
 for clients in $CONCURRENCY; do
   for ((r = 1; r <= REPEAT; r++)); do
-    for t in sink postfix sluice; do
+    for t in sink postfix haraka sluice; do
       [[ ${on[$t]} == 1 ]] || continue
       [[ $t == sluice ]] && sluice_gone "measured in part: sluice exited before $clients clients, run $r" && continue
       port_var=${t^^}_PORT
@@ -367,7 +417,7 @@ for clients in $CONCURRENCY; do
       (( r == 1 )) && commands+="$t: $CMD"$'\n'
     done
   done
-  for t in sink postfix sluice; do
+  for t in sink postfix haraka sluice; do
     key=$t,$clients
     [[ -n ${samples[$key]:-} ]] && rate[$key]=$(median <<<"${samples[$key]}")
   done
@@ -383,7 +433,7 @@ report=$RESULTS_DIR/relay-$(date -u +%Y-%m-%d)$suffix.md
 cell() { echo "${rate[$1,$2]:-—}"; }
 failcell() {
   local s="" t v
-  for t in sink postfix sluice; do
+  for t in sink postfix haraka sluice; do
     v=${fail[$t,$1]:-0}
     [[ $v != 0 ]] && s+="$t: $v; "
   done
@@ -400,7 +450,8 @@ pf() { postconf -c "$POSTFIX_DIR" -xh "$1" 2>/dev/null || echo "?"; }
   echo "them: SMTP in, durable queue, SMTP out, over loopback. The injecting smtp-source clients"
   echo "keep their connections (-d). The ceiling is smtp-source straight into smtp-sink (one hop,"
   echo "nothing stored); Postfix and sluice store each message durably before their 250 and then"
-  echo "relay it to the same smtp-sink. The end of a run is the moment smtp-sink's running counter"
+  echo "relay it to the same smtp-sink, as does Haraka in its outbound mode (in its forward mode it"
+  echo "stores nothing: it answers with the sink's reply). The end of a run is the moment smtp-sink's running counter"
   echo "(-c, one line per received message) reached N, seen by a watcher polling every 2 ms."
   echo "Figures compare paths within this run only."
   echo
@@ -409,16 +460,17 @@ pf() { postconf -c "$POSTFIX_DIR" -xh "$1" 2>/dev/null || echo "?"; }
   echo "- load average before the run: $loadavg_start (a build running beside lowers every figure)"
   echo "- queue/spool filesystem: $(filesystem); a 4 KiB write+fsync took ${fsync_start} µs before the run (median of 200)"
   echo "- Postfix $(postconf -d -h mail_version) (private instance, default fsync, smtp client to the sink) — $POSTFIX_STATE"
+  echo "- Haraka $(haraka_version) on Node.js $(node --version 2>/dev/null || echo '?') (private instance, mode $HARAKA_MODE, nodes=$HARAKA_NODES) — $HARAKA_STATE"
   echo "- sluice: $(sluice_version) — $SLUICE_STATE${SLUICE_NOTE:+ ($SLUICE_NOTE)}"
   echo "- $MESSAGES messages of $label per run; median of $REPEAT run(s) per cell; measuring took $elapsed s"
   echo
   echo "Reproduce: \`$repro\`"
   echo
-  echo "| size | clients | ceiling msg/s | Postfix msg/s | sluice msg/s | sluice/Postfix | sluice/ceiling | failures |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+  echo "| size | clients | ceiling msg/s | Postfix msg/s | Haraka msg/s | sluice msg/s | sluice/Postfix | sluice/Haraka | sluice/ceiling | failures |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
   for clients in $CONCURRENCY; do
-    s=$(cell sink "$clients"); p=$(cell postfix "$clients"); l=$(cell sluice "$clients")
-    echo "| $label | $clients | $s | $p | $l | $(ratio "$l" "$p") | $(ratio "$l" "$s") | $(failcell "$clients") |"
+    s=$(cell sink "$clients"); p=$(cell postfix "$clients"); h=$(cell haraka "$clients"); l=$(cell sluice "$clients")
+    echo "| $label | $clients | $s | $p | $h | $l | $(ratio "$l" "$p") | $(ratio "$l" "$h") | $(ratio "$l" "$s") | $(failcell "$clients") |"
   done
   echo
   echo "Every run (path clients: msg/s end to end, runs in order), then each run's timing: when the"
@@ -427,7 +479,7 @@ pf() { postconf -c "$POSTFIX_DIR" -xh "$1" 2>/dev/null || echo "?"; }
   echo '```'
   [[ -z $commands ]] && echo "(no path was measured)"
   for clients in $CONCURRENCY; do
-    for t in sink postfix sluice; do
+    for t in sink postfix haraka sluice; do
       key=$t,$clients
       [[ -n ${samples[$key]:-} ]] || continue
       echo "$t $clients: ${samples[$key]% }"
@@ -479,6 +531,38 @@ pf() { postconf -c "$POSTFIX_DIR" -xh "$1" 2>/dev/null || echo "?"; }
     grep -v '^$' "$POSTFIX_DIR/master.cf"
     echo '```'
   fi
+  if [[ -n $HARAKA_DIR && -d $HARAKA_DIR/config ]]; then
+    echo
+    echo "Haraka: \`haraka -i DIR\` then these files of DIR/config written by the script (every other"
+    echo "setting is Haraka's shipped default), installed with"
+    echo "\`npm install --no-audit --no-fund --ignore-scripts Haraka@3\` in $HARAKA_CACHE; run as \`haraka -c DIR\`:"
+    echo
+    echo '```'
+    for f in me plugins relay_acl_allow smtp.ini smtp_forward.ini; do
+      echo "== config/$f"
+      grep -v '^$' "$HARAKA_DIR/config/$f"
+    done
+    echo '```'
+    echo
+    echo "- plugins: relay (its ACL, relay_acl_allow, marks 127.0.0.0/8 clients as relaying: their mail"
+    echo "  is outbound mail) and queue/smtp_forward (its per-domain [$DOMAIN] section is the route to"
+    echo "  the sink, read by its get_mx hook, so no DNS). \`haraka -i\` enables mail_from.is_resolvable"
+    echo "  and rcpt_to.in_host_list instead: inbound checks (the first needs DNS), not used by a relay"
+    echo "- smtp.ini nodes=$HARAKA_NODES: Haraka warns when nodes is unset (one process) and its Performance"
+    echo "  Tuning guide sets nodes=cpus; with it Haraka uses both cores, as Postfix and sluice do"
+    if [[ $HARAKA_MODE == outbound ]]; then
+      echo "- enable_outbound=false (Haraka's default): relayed mail goes to Haraka's outbound queue"
+      echo "  (one file per message under DIR/queue, written through an fsyncing stream and renamed"
+      echo "  before the 250: durable like Postfix and sluice) and its outbound engine delivers it with"
+      echo "  retries (outbound.ini defaults: concurrency_max=100 per process, TLS opportunistic;"
+      echo "  smtp-sink offers no STARTTLS). Haraka logs at level info (log.ini as \`haraka -i\` writes it)"
+    else
+      echo "- enable_outbound=true: queue/smtp_forward forwards each message to the sink at queue time"
+      echo "  and answers the client with the sink's reply. **Not comparable for durability**: nothing is"
+      echo "  spooled to disk before the 250 (the sink has already accepted the message), nothing is"
+      echo "  retried; a deferral by the next hop goes back to the injecting client"
+    fi
+  fi
   if [[ -n $SLUICE_TOML && -f $SLUICE_TOML ]]; then
     echo
     echo "sluice's configuration (paths are a temporary directory, deleted after the run):"
@@ -494,6 +578,15 @@ pf() { postconf -c "$POSTFIX_DIR" -xh "$1" 2>/dev/null || echo "?"; }
     echo
     echo '```'
     printf '%s' "$POSTFIX_VERIFY"
+    echo '```'
+  fi
+  if [[ -n $HARAKA_VERIFY ]]; then
+    echo
+    echo "Haraka's side of every run, from its log (\"queue code=OK\" and \"[outbound] delivered\" lines;"
+    echo "deferred/bounced counts outbound lines mentioning a deferral or bounce):"
+    echo
+    echo '```'
+    printf '%s' "$HARAKA_VERIFY"
     echo '```'
   fi
   if [[ -n $SLUICE_VERIFY ]]; then
