@@ -183,6 +183,10 @@ class Provider {
         if (ec == asio::error::operation_aborted) co_return;
         continue;
       }
+      // Replies go out one write each; without NODELAY, Nagle holds the second of two
+      // pipelined replies for the client's delayed ACK (~40 ms per message).
+      boost::system::error_code ignored;
+      sock.set_option(tcp::no_delay(true), ignored);
       asio::co_spawn(ioc_, session(std::move(sock)), asio::detached);
     }
   }
