@@ -62,6 +62,7 @@ bench: build
 	bench/injection.sh
 	bench/relay.sh
 	bench/queue_memory.sh
+	bench/limits.sh
 
 clean:
 	rm -rf build
