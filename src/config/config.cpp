@@ -69,7 +69,6 @@ void read_delivery_sections(const toml::table& root, const std::string& file, Co
   d.duration("connect_timeout", dc.connect_timeout, milliseconds(100), milliseconds(600'000));
   d.duration("command_timeout", dc.command_timeout, milliseconds(100), milliseconds(3'600'000));
   d.duration("data_timeout", dc.data_timeout, milliseconds(100), milliseconds(3'600'000));
-  d.duration("idle_timeout", dc.idle_timeout, milliseconds(0), milliseconds(600'000));
   d.finish();
 
   Section dns = section("dns");

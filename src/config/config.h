@@ -92,7 +92,6 @@ struct DeliveryConfig {
   Duration connect_timeout{30'000};
   Duration command_timeout{300'000};  // RFC 5321 section 4.5.3.2: MAIL, RCPT 5 min
   Duration data_timeout{600'000};     // waiting for the reply to the final dot: 10 min
-  Duration idle_timeout{5'000};       // keep an idle connection this long for more work
 };
 
 struct DnsConfig {
