@@ -16,7 +16,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-
 std::optional<std::string> parse_tls_policy(std::string_view s, TlsPolicy& out) {
   if (s == "none")
     out = TlsPolicy::kNone;
@@ -230,14 +229,9 @@ std::string ConfigError::str() const {
 
 ConfigResult load_config_text(std::string_view text, const std::string& name) {
   std::vector<ConfigError> errors;
-  toml::table root;
-  try {
-    root = toml::parse(text, name);
-  } catch (const toml::parse_error& e) {
-    errors.push_back(
-        {name, e.source().begin.line, e.source().begin.column, "", std::string(e.description())});
-    return Unexpected<std::vector<ConfigError>>{std::move(errors)};
-  }
+  auto parsed = parse_toml(text, name, errors);
+  if (!parsed) return Unexpected<std::vector<ConfigError>>{std::move(errors)};
+  const toml::table& root = *parsed;
   Config c;
   c.source = name;
   read_sections(root, name, c, errors);
@@ -250,14 +244,12 @@ ConfigResult load_config_text(std::string_view text, const std::string& name) {
 }
 
 ConfigResult load_config_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  auto text = read_text_file(path);
+  if (!text) {
     return Unexpected<std::vector<ConfigError>>{
         {ConfigError{path, 0, 0, "", "cannot open the configuration file"}}};
   }
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return load_config_text(buf.str(), path);
+  return load_config_text(*text, path);
 }
 
 }  // namespace sluice::config

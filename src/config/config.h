@@ -134,6 +134,9 @@ struct ConfigError {
 
 using ConfigResult = Result<Config, std::vector<ConfigError>>;
 
+// The whole content of a file (a config or data file); nullopt when it cannot be opened.
+std::optional<std::string> read_text_file(const std::string& path);
+
 // Loads and validates a file.
 ConfigResult load_config_file(const std::string& path);
 

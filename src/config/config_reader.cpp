@@ -1,5 +1,8 @@
 #include "config/config_reader.h"
 
+#include <fstream>
+#include <sstream>
+
 #include "core/text.h"
 
 namespace sluice::config {
@@ -32,6 +35,25 @@ std::string type_name(const toml::node& n) {
 }
 
 }  // namespace
+
+std::optional<std::string> read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+std::optional<toml::table> parse_toml(std::string_view text, const std::string& name,
+                                      std::vector<ConfigError>& errors) {
+  try {
+    return toml::parse(text, name);
+  } catch (const toml::parse_error& e) {
+    errors.push_back(
+        {name, e.source().begin.line, e.source().begin.column, "", std::string(e.description())});
+    return std::nullopt;
+  }
+}
 
 Section::Section(const toml::table* table, std::string prefix, std::string file,
                  std::vector<ConfigError>* errors)

@@ -19,6 +19,11 @@
 
 namespace sluice::config {
 
+// Parses TOML text; on a syntax error appends one ConfigError (file, line, column) and returns
+// nullopt.
+std::optional<toml::table> parse_toml(std::string_view text, const std::string& name,
+                                      std::vector<ConfigError>& errors);
+
 class Section {
  public:
   // `table` may be null (section absent: every field keeps its default).

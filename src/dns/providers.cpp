@@ -2,9 +2,7 @@
 
 #include <toml++/toml.h>
 
-#include <fstream>
-#include <sstream>
-
+#include "config/config.h"
 #include "core/text.h"
 
 namespace sluice::dns {
@@ -21,11 +19,9 @@ bool matches(std::string_view pattern, std::string_view host) {
 }  // namespace
 
 Result<Providers> Providers::load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return error(path + ": cannot open the provider rules");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return parse(buf.str(), path);
+  auto text = config::read_text_file(path);
+  if (!text) return error(path + ": cannot open the provider rules");
+  return parse(*text, path);
 }
 
 Result<Providers> Providers::parse(std::string_view text, const std::string& name) {

@@ -4,9 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include <fstream>
-#include <sstream>
-
+#include "config/config.h"
 #include "core/base64.h"
 #include "core/text.h"
 
@@ -28,11 +26,9 @@ std::string pbkdf2(std::string_view password, std::string_view salt, uint32_t it
 }  // namespace
 
 Result<std::shared_ptr<const Credentials>> Credentials::load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return error(path + ": cannot open the credentials file");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return parse(buf.str(), path);
+  auto text = config::read_text_file(path);
+  if (!text) return error(path + ": cannot open the credentials file");
+  return parse(*text, path);
 }
 
 Result<std::shared_ptr<const Credentials>> Credentials::parse(std::string_view text,

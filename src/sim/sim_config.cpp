@@ -12,6 +12,7 @@ namespace sluice::sim {
 namespace {
 
 using config::ConfigError;
+using config::parse_toml;
 using config::Section;
 using std::chrono::milliseconds;
 
@@ -136,14 +137,9 @@ void read_provider(const toml::table& t, const std::string& file, size_t index, 
 Result<SimConfig, std::vector<ConfigError>> parse_sim_config(std::string_view text,
                                                              const std::string& name) {
   std::vector<ConfigError> errors;
-  toml::table root;
-  try {
-    root = toml::parse(text, name);
-  } catch (const toml::parse_error& e) {
-    errors.push_back(
-        {name, e.source().begin.line, e.source().begin.column, "", std::string(e.description())});
-    return Unexpected<std::vector<ConfigError>>{std::move(errors)};
-  }
+  auto parsed = parse_toml(text, name, errors);
+  if (!parsed) return Unexpected<std::vector<ConfigError>>{std::move(errors)};
+  const toml::table& root = *parsed;
   SimConfig c;
   Section top(&root, "", name, &errors);
   top.string("stats_file", c.stats_file, /*allow_empty=*/true);
@@ -172,14 +168,12 @@ Result<SimConfig, std::vector<ConfigError>> parse_sim_config(std::string_view te
 }
 
 Result<SimConfig, std::vector<ConfigError>> load_sim_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  auto text = config::read_text_file(path);
+  if (!text) {
     return Unexpected<std::vector<ConfigError>>{
         {ConfigError{path, 0, 0, "", "cannot open the simulator configuration"}}};
   }
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return parse_sim_config(buf.str(), path);
+  return parse_sim_config(*text, path);
 }
 
 }  // namespace sluice::sim
