@@ -5,11 +5,13 @@
 # connections from an IP that already has N open (421 at the banner by default):
 #
 #   N = 2, 5, 20   a static limit
-#   drop           20 at first, 5 from 30 s after the simulator started (limit_schedule)
+#   drop           20 at first, 5 from DROP_AT (default 5 s) after the simulator started
+#                  (limit_schedule): early enough that a sender which knows its limit is still
+#                  sending when the limit falls
 #
 # Senders, each a fresh instance per run (empty queue), all reaching the simulator from 127.0.0.1:
 #   oracle     `sluice serve` told the limit: [delivery] max_connections_per_site = N (5 for
-#              drop, its limit after the first 30 s). What knowing the limit is worth
+#              drop, its limit after DROP_AT). What knowing the limit is worth
 #   sluice     `sluice serve` with its defaults (max_connections_per_site 10) except
 #              [queue] min_backoff = "30s" (default 5m: a retry would fall outside a short run)
 #   postfix    a private Postfix instance (lib.sh) with a transport map to the simulator and
@@ -34,7 +36,7 @@
 #
 # Usage (as root on Debian 12; installs postfix if missing, Haraka from npm into build/bench):
 #   bench/limits.sh              full run: 4 providers x 4 senders, 10,000 messages, cap 300 s
-#                                (up to ~85 minutes)
+#                                (up to ~45 minutes: Postfix and Haraka use the whole cap)
 #   QUICK=1 bench/limits.sh      1,000 messages, cap 60 s (up to ~17 minutes)
 # Environment (all optional):
 #   MESSAGES        messages per run (default 10000; QUICK: 1000)
@@ -44,7 +46,7 @@
 #   CLIENTS         injecting smtp-source clients (default 5)
 #   MESSAGE_SIZE    body bytes per message (default 4096)
 #   LIMIT_STAGE     where the simulator refuses: banner (default), ehlo or mail
-#   DROP_FROM DROP_TO DROP_AT   the drop provider: limit DROP_FROM, DROP_TO from DROP_AT (20 5 30s)
+#   DROP_FROM DROP_TO DROP_AT   the drop provider: limit DROP_FROM, DROP_TO from DROP_AT (20 5 5s)
 #   SLUICE_MIN_BACKOFF          sluice's and the oracle's [queue] min_backoff (default "30s")
 #   SLUICE_BIN      sluice binary, also the simulator (default build/release/sluice)
 #   HARAKA_NODES    Haraka's smtp.ini nodes (default cpus)
@@ -80,7 +82,7 @@ SENDERS=${SENDERS:-"oracle sluice postfix haraka"}
 CLIENTS=${CLIENTS:-5}
 MESSAGE_SIZE=${MESSAGE_SIZE:-4096}
 LIMIT_STAGE=${LIMIT_STAGE:-banner}
-DROP_FROM=${DROP_FROM:-20}; DROP_TO=${DROP_TO:-5}; DROP_AT=${DROP_AT:-30s}
+DROP_FROM=${DROP_FROM:-20}; DROP_TO=${DROP_TO:-5}; DROP_AT=${DROP_AT:-5s}
 SLUICE_MIN_BACKOFF=${SLUICE_MIN_BACKOFF:-30s}
 SLUICE_BIN=${SLUICE_BIN:-build/release/sluice}
 HARAKA_NODES=${HARAKA_NODES:-cpus}
