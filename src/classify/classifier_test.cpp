@@ -1,0 +1,192 @@
+#include "classify/classifier.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace sluice::classify {
+namespace {
+
+Classifier shipped() {
+  auto c = Classifier::load(std::string(SLUICE_SOURCE_DIR) + "/etc/classify.toml");
+  EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message);
+  return c.ok() ? std::move(*c) : Classifier();
+}
+
+Verdict run(const Classifier& c, std::string_view reply, Stage stage = Stage::kRcpt,
+            std::string_view provider = "", bool others_open = false) {
+  auto r = parse_reply_line(reply);
+  EXPECT_TRUE(r.ok()) << reply;
+  Input in;
+  in.stage = stage;
+  in.reply = &*r;
+  in.provider = provider;
+  in.others_open = others_open;
+  return c.classify(in);
+}
+
+// Every shipped rule carries the text of its source as examples; each must be classified by its
+// own rule (so no earlier rule shadows it), with the rule's category.
+TEST(Classifier, EveryShippedRuleClassifiesItsSourcesText) {
+  const Classifier c = shipped();
+  ASSERT_GT(c.size(), 50u);
+  std::set<std::string> with_examples;
+  for (const auto& e : c.examples()) {
+    auto r = parse_reply_line(e.reply);
+    ASSERT_TRUE(r.ok()) << e.rule << ": " << e.reply;
+    Input in;
+    in.stage = e.stage;
+    in.reply = &*r;
+    in.provider = e.provider;
+    in.others_open = e.others_open;
+    const Verdict v = c.classify(in);
+    EXPECT_EQ(v.rule, e.rule) << "example: " << e.reply;
+    with_examples.insert(e.rule);
+  }
+  EXPECT_EQ(with_examples.size(), c.size()) << "a rule without examples";
+}
+
+TEST(Classifier, ShippedRulesCoverTheSimulatorsTexts) {
+  const Classifier c = shipped();
+  auto conn = run(c, "421 4.7.0 Too many concurrent connections from this IP, try again later",
+                  Stage::kBanner);
+  EXPECT_EQ(conn.category, Category::kConnectionLimit);
+  EXPECT_EQ(conn.action, Action::kReduceConnections);
+  EXPECT_FALSE(conn.hard);
+  EXPECT_EQ(run(c, "451 4.7.1 Message rate limit exceeded, try again later", Stage::kMail).category,
+            Category::kRateLimit);
+  EXPECT_EQ(run(c, "451 4.7.1 Greylisted, please try again later").action,
+            Action::kGreylistRetry);
+  auto rep = run(c, "421 4.7.0 [TS01] Messages from this IP temporarily deferred due to user complaints",
+                 Stage::kBanner);
+  EXPECT_EQ(rep.category, Category::kReputation);
+  EXPECT_EQ(rep.action, Action::kSuspend);
+  auto unknown = run(c, "550 5.1.1 The email account that you tried to reach does not exist");
+  EXPECT_EQ(unknown.category, Category::kUserUnknown);
+  EXPECT_TRUE(unknown.hard);
+  EXPECT_EQ(unknown.action, Action::kBounce);
+  EXPECT_EQ(run(c, "452 4.2.2 The email account that you tried to reach is over quota").category,
+            Category::kMailboxFull);
+  auto other = run(c, "451 4.3.0 Temporary system problem, try again later");
+  EXPECT_EQ(other.action, Action::kRetry);
+}
+
+TEST(Classifier, UnexplainedBannerRefusalIsAConnectionLimitOnlyWhileOthersAreOpen) {
+  const Classifier c = shipped();
+  const auto alone = run(c, "421 Service not available", Stage::kBanner, "", false);
+  EXPECT_NE(alone.category, Category::kConnectionLimit);
+  EXPECT_EQ(alone.action, Action::kRetry);
+  const auto crowded = run(c, "421 Service not available", Stage::kBanner, "", true);
+  EXPECT_EQ(crowded.category, Category::kConnectionLimit);
+  EXPECT_EQ(crowded.action, Action::kReduceConnections);
+}
+
+TEST(Classifier, ProviderRulesApplyOnlyToTheirProvider) {
+  auto c = Classifier::parse(R"(
+[[rule]]
+name = "p"
+provider = "gmail"
+text = 'try again later'
+category = "rate-limit"
+examples = ["421 4.7.0 Try again later"]
+)",
+                             "t.toml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(run(*c, "421 4.7.0 Try again later", Stage::kRcpt, "gmail").rule, "p");
+  EXPECT_EQ(run(*c, "421 4.7.0 Try again later", Stage::kRcpt, "yahoo").rule, "code");
+}
+
+TEST(Classifier, MatchesStageCodePatternsEnhancedPrefixesAndText) {
+  auto c = Classifier::parse(R"(
+[[rule]]
+name = "banner-only"
+stage = ["banner", "ehlo"]
+code = ["45x", "421"]
+category = "connection-limit"
+[[rule]]
+name = "enh-prefix"
+enhanced = "5.1."
+category = "user-unknown"
+[[rule]]
+name = "exact-enh"
+enhanced = "4.2.2"
+category = "mailbox-full"
+[[rule]]
+name = "text"
+text = 'spam\s+detected'
+category = "policy"
+severity = "hard"
+action = "bounce"
+)",
+                             "t.toml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(run(*c, "421 busy", Stage::kBanner).rule, "banner-only");
+  EXPECT_EQ(run(*c, "452 busy", Stage::kEhlo).rule, "banner-only");
+  EXPECT_EQ(run(*c, "442 busy", Stage::kBanner).rule, "code");
+  EXPECT_EQ(run(*c, "421 busy", Stage::kMail).rule, "code");
+  EXPECT_EQ(run(*c, "550 5.1.10 not found").rule, "enh-prefix");
+  EXPECT_EQ(run(*c, "452 4.2.2 full").rule, "exact-enh");
+  EXPECT_EQ(run(*c, "452 4.2.20 full").rule, "code");
+  const auto t = run(*c, "451 4.7.1 SPAM   Detected here");
+  EXPECT_EQ(t.rule, "text");
+  EXPECT_TRUE(t.hard);  // the rule's severity wins over the code's
+  EXPECT_EQ(t.action, Action::kBounce);
+  EXPECT_EQ(run(*c, "250 2.0.0 ok").category, Category::kDelivered);
+}
+
+TEST(Classifier, FallbackFollowsTheCode) {
+  const Classifier none;
+  const auto soft = run(none, "451 whatever");
+  EXPECT_EQ(soft.category, Category::kOther);
+  EXPECT_FALSE(soft.hard);
+  EXPECT_EQ(soft.action, Action::kRetry);
+  const auto hard = run(none, "554 whatever");
+  EXPECT_TRUE(hard.hard);
+  EXPECT_EQ(hard.action, Action::kBounce);
+}
+
+TEST(Classifier, BadRulesAreRefusedWithTheirLine) {
+  struct Case {
+    const char* toml;
+    const char* expect;
+  } cases[] = {
+      {"[[rule]]\nname = \"a\"\ncategory = \"nope\"\n", "t.toml:1: rule a: category"},
+      {"[[rule]]\nname = \"a\"\ncategory = \"policy\"\ntext = '(unclosed'\n",
+       "invalid regular expression"},
+      {"[[rule]]\nname = \"a\"\ncategory = \"policy\"\ncode = \"4x\"\n", "code pattern"},
+      {"[[rule]]\nname = \"a\"\ncategory = \"policy\"\nstage = \"helo\"\n", "unknown stage"},
+      {"[[rule]]\nname = \"a\"\ncategory = \"policy\"\ncolour = 1\n", "unknown key 'colour'"},
+      {"[[rule]]\nname = \"a\"\ncategory = \"policy\"\n[[rule]]\nname = \"a\"\n"
+       "category = \"policy\"\n",
+       "t.toml:4: rule a: the name is used twice"},
+      {"[[rule]]\ncategory = \"policy\"\n", "needs a name"},
+      {"[[rule]]\nname = \"a\"\ncategory = \"policy\"\naction = \"explode\"\n", "not an action"},
+      {"rules = 1\n", "unknown key 'rules'"},
+      {"[[rule]\n", "t.toml:1"},
+  };
+  for (const auto& k : cases) {
+    auto c = Classifier::parse(k.toml, "t.toml");
+    ASSERT_FALSE(c.ok()) << k.toml;
+    EXPECT_NE(c.error().message.find(k.expect), std::string::npos) << c.error().message;
+  }
+}
+
+TEST(Classifier, ParsesReplyLines) {
+  auto r = parse_reply_line("421-4.7.28 [192.0.2.1] Our system has detected");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->code, 421);
+  ASSERT_TRUE(r->enhanced);
+  EXPECT_EQ(r->enhanced->str(), "4.7.28");
+  EXPECT_EQ(r->text(), "[192.0.2.1] Our system has detected");
+  auto plain = parse_reply_line("554 delivery error: dd This user doesn't have an account");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->enhanced);
+  auto mismatched = parse_reply_line("550 4.2.2 odd");  // class differs: part of the text
+  ASSERT_TRUE(mismatched.ok());
+  EXPECT_FALSE(mismatched->enhanced);
+  EXPECT_FALSE(parse_reply_line("hello").ok());
+  EXPECT_FALSE(parse_reply_line("999 x").ok());
+}
+
+}  // namespace
+}  // namespace sluice::classify
