@@ -38,6 +38,94 @@ std::optional<std::string> check_ip(std::string_view s) {
   return "expected an IPv4 or IPv6 address";
 }
 
+// The keys of one shaping table, into `out` (only those present).
+void read_shaping_limits(const toml::table& t, Section& s, ShapingOverride& out) {
+  auto u32 = [&](std::string_view key, std::optional<uint32_t>& field, uint32_t max) {
+    uint32_t v = 0;
+    s.u32(key, v, 1, max);
+    if (v) field = v;
+  };
+  u32("connection_limit", out.connection_limit, 10'000);
+  u32("max_deliveries_per_connection", out.max_deliveries_per_connection, 100'000);
+  auto rate = [&](std::string_view key, std::optional<Rate>& field) {
+    Rate r{UINT32_MAX, Duration(1)};
+    s.parsed<Rate>(key, r, parse_rate);
+    if (r.count != UINT32_MAX) field = r;
+  };
+  rate("max_message_rate", out.max_message_rate);
+  rate("max_connection_rate", out.max_connection_rate);
+  Duration idle{-1};
+  s.duration("idle_timeout", idle, milliseconds(0), milliseconds(3'600'000));
+  if (idle.count() >= 0) out.idle_timeout = idle;
+  if (t.get("adaptive")) {
+    bool adaptive = true;
+    s.boolean("adaptive", adaptive);
+    out.adaptive = adaptive;
+  }
+  s.finish();
+}
+
+void read_shaping_section(const toml::table& root, const std::string& file, ShapingConfig& sc,
+                          std::vector<ConfigError>& errors) {
+  const toml::node* n = root.get("shaping");
+  if (!n) return;
+  if (!n->is_table()) {
+    errors.push_back({file, n->source().begin.line, n->source().begin.column, "shaping",
+                      "expected a table [shaping]"});
+    return;
+  }
+  const toml::table& t = *n->as_table();
+  Section s(&t, "shaping", file, &errors);
+  ShapingTuning& tu = sc.tuning;
+  s.u32("initial_connections", tu.initial_connections, 1, 10'000);
+  s.duration("hold", tu.hold, milliseconds(0), milliseconds(3'600'000));
+  s.duration("max_hold", tu.max_hold, milliseconds(0), milliseconds(86'400'000));
+  s.duration("probe_interval", tu.probe_interval, milliseconds(100), milliseconds(86'400'000));
+  s.duration("max_probe_interval", tu.max_probe_interval, milliseconds(100),
+             milliseconds(604'800'000));
+  s.duration("suspend", tu.suspend, milliseconds(1000), milliseconds(604'800'000));
+  s.duration("max_suspend", tu.max_suspend, milliseconds(1000), milliseconds(604'800'000));
+  s.duration("decay", tu.decay, milliseconds(1000), milliseconds(604'800'000));
+  s.duration("greylist_retry", tu.greylist_retry, milliseconds(1000), milliseconds(86'400'000));
+  for (const char* k : {"default", "provider", "site", "domain"}) s.known(k);
+  s.finish();
+
+  if (const toml::node* d = t.get("default")) {
+    if (!d->is_table()) {
+      errors.push_back({file, d->source().begin.line, d->source().begin.column, "shaping.default",
+                        "expected a table [shaping.default]"});
+    } else {
+      Section ds(d->as_table(), "shaping.default", file, &errors);
+      ShapingOverride o;
+      read_shaping_limits(*d->as_table(), ds, o);
+      o.apply_to(sc.defaults);
+    }
+  }
+  auto overrides = [&](const char* kind, std::map<std::string, ShapingOverride>& out) {
+    const toml::node* list = t.get(kind);
+    if (!list) return;
+    const std::string prefix = std::string("shaping.") + kind;
+    if (!list->is_table()) {
+      errors.push_back({file, list->source().begin.line, list->source().begin.column, prefix,
+                        "expected tables [" + prefix + ".\"name\"]"});
+      return;
+    }
+    for (const auto& [name, node] : *list->as_table()) {
+      const std::string key = prefix + "." + std::string(name.str());
+      if (!node.is_table()) {
+        errors.push_back({file, node.source().begin.line, node.source().begin.column, key,
+                          "expected a table"});
+        continue;
+      }
+      Section os(node.as_table(), key, file, &errors);
+      read_shaping_limits(*node.as_table(), os, out[to_lower(name.str())]);
+    }
+  };
+  overrides("provider", sc.providers);
+  overrides("site", sc.sites);
+  overrides("domain", sc.domains);
+}
+
 template <class SectionFn>
 void read_delivery_sections(const toml::table& root, const std::string& file, Config& c,
                             std::vector<ConfigError>& errors, SectionFn section) {
@@ -62,8 +150,13 @@ void read_delivery_sections(const toml::table& root, const std::string& file, Co
   uint32_t port = dc.port;
   d.u32("port", port, 1, 65535);
   dc.port = static_cast<uint16_t>(port);
-  d.u32("max_connections_per_site", dc.max_connections_per_site, 1, 10'000);
-  d.u32("max_deliveries_per_connection", dc.max_deliveries_per_connection, 1, 100'000);
+  for (const char* moved : {"max_connections_per_site", "max_deliveries_per_connection"}) {
+    if (root.at_path(std::string("delivery.") + moved)) {
+      d.known(moved);
+      d.fail(moved, std::string("moved to [shaping.default] as ") +
+                        (moved[4] == 'c' ? "connection_limit" : moved));
+    }
+  }
   d.u32("max_recipients_per_transaction", dc.max_recipients_per_transaction, 1, 10'000);
   d.duration("connect_timeout", dc.connect_timeout, milliseconds(100), milliseconds(600'000));
   d.duration("command_timeout", dc.command_timeout, milliseconds(100), milliseconds(3'600'000));
@@ -80,6 +173,12 @@ void read_delivery_sections(const toml::table& root, const std::string& file, Co
   dns.duration("timeout", c.dns.timeout, milliseconds(100), milliseconds(60'000));
   dns.string("providers", c.dns.providers, /*allow_empty=*/true);
   dns.finish();
+
+  Section cl = section("classify");
+  cl.string("rules", c.classify.rules, /*allow_empty=*/true);
+  cl.finish();
+
+  read_shaping_section(root, file, c.shaping, errors);
 
   const toml::node* routes = root.get("route");
   if (routes && !routes->is_table()) {
@@ -168,7 +267,7 @@ void read_sections(const toml::table& root, const std::string& file, Config& c,
   read_delivery_sections(root, file, c, errors, section);
 
   static constexpr std::string_view kSections[] = {"server", "smtp",     "http", "spool", "log",
-                                                   "queue",  "delivery", "dns",  "route"};
+                                                   "queue",  "delivery", "dns",  "route", "shaping", "classify"};
   for (const auto& [k, v] : root) {
     bool known = false;
     for (auto s : kSections) known = known || k.str() == s;
@@ -207,6 +306,28 @@ std::optional<std::string> parse_endpoint(std::string_view s, Endpoint& out) {
   if (!p || *p == 0 || *p > 65535) return "port must be 1..65535";
   out = Endpoint{std::string(host), static_cast<uint16_t>(*p)};
   return std::nullopt;
+}
+
+void ShapingOverride::apply_to(ShapingLimits& l) const {
+  if (connection_limit) l.connection_limit = *connection_limit;
+  if (max_deliveries_per_connection) l.max_deliveries_per_connection = *max_deliveries_per_connection;
+  if (max_message_rate) l.max_message_rate = *max_message_rate;
+  if (max_connection_rate) l.max_connection_rate = *max_connection_rate;
+  if (idle_timeout) l.idle_timeout = *idle_timeout;
+  if (adaptive) l.adaptive = *adaptive;
+}
+
+ShapingLimits ShapingConfig::limits_for(std::string_view provider, std::string_view site,
+                                        std::string_view domain) const {
+  ShapingLimits l = defaults;
+  auto apply = [&](const std::map<std::string, ShapingOverride>& m, std::string_view name) {
+    if (name.empty()) return;
+    if (auto it = m.find(std::string(name)); it != m.end()) it->second.apply_to(l);
+  };
+  apply(providers, provider);
+  apply(sites, site);
+  apply(domains, domain);
+  return l;
 }
 
 std::string Endpoint::str() const {

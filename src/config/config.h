@@ -80,18 +80,64 @@ struct QueueConfig {
 
 enum class TlsPolicy { kNone, kOpportunistic, kRequired };
 
-// How sluice delivers (the SMTP client). Per-site limits and learning come with shaping.
+// How sluice delivers (the SMTP client). Per-site limits and learning are [shaping].
 struct DeliveryConfig {
   std::string source_ip;                      // bind outbound connections here; "" = any
   std::string helo_name;                      // "" = server.hostname
   TlsPolicy tls = TlsPolicy::kOpportunistic;  // STARTTLS when offered
   uint16_t port = 25;                         // TCP port of MX hosts (tests use others)
-  uint32_t max_connections_per_site = 10;     // connections to one site at once
-  uint32_t max_deliveries_per_connection = 100;
   uint32_t max_recipients_per_transaction = 100;
   Duration connect_timeout{30'000};
   Duration command_timeout{300'000};  // RFC 5321 section 4.5.3.2: MAIL, RCPT 5 min
   Duration data_timeout{600'000};     // waiting for the reply to the final dot: 10 min
+};
+
+// The limits of one shaping key (egress source, site). Configured values are maxima: the
+// adaptive controller learns the receiver's real limits below them and never exceeds them.
+struct ShapingLimits {
+  uint32_t connection_limit = 32;  // connections open at once
+  uint32_t max_deliveries_per_connection = 100;
+  Rate max_message_rate;     // messages handed to connections; 0/s: unlimited
+  Rate max_connection_rate;  // new connections; 0/s: unlimited
+  Duration idle_timeout{5'000};  // a connection waiting this long for a message closes
+  bool adaptive = true;          // learn below the maxima; false: exactly these limits
+  friend bool operator==(const ShapingLimits&, const ShapingLimits&) = default;
+};
+
+// [shaping.provider.X] / [shaping.site."…"] / [shaping.domain."…"]: only the keys given.
+struct ShapingOverride {
+  std::optional<uint32_t> connection_limit;
+  std::optional<uint32_t> max_deliveries_per_connection;
+  std::optional<Rate> max_message_rate;
+  std::optional<Rate> max_connection_rate;
+  std::optional<Duration> idle_timeout;
+  std::optional<bool> adaptive;
+  void apply_to(ShapingLimits& l) const;
+};
+
+// How the adaptive controller reacts (doc/shaping.md).
+struct ShapingTuning {
+  uint32_t initial_connections = 2;  // slow start: a key never seen starts here
+  Duration hold{1'000};              // no new connection this long after a connection-limit signal
+  Duration max_hold{60'000};         // holds double while no connection works, up to this
+  Duration probe_interval{120'000};  // clean operation before probing one more connection
+  Duration max_probe_interval{3'600'000};  // a failed probe doubles the interval, up to this
+  Duration suspend{600'000};         // a reputation signal suspends the key this long
+  Duration max_suspend{14'400'000};  // repeated suspensions double, up to this
+  Duration decay{3'600'000};         // learned limits rise by one step per this, toward probing
+  Duration greylist_retry{300'000};  // a greylisted message is retried after this
+  friend bool operator==(const ShapingTuning&, const ShapingTuning&) = default;
+};
+
+struct ShapingConfig {
+  ShapingTuning tuning;
+  ShapingLimits defaults;
+  std::map<std::string, ShapingOverride> providers;  // provider name (etc/providers.toml)
+  std::map<std::string, ShapingOverride> sites;      // site name (sorted MX hosts)
+  std::map<std::string, ShapingOverride> domains;    // lower-case recipient domain
+  // The limits for a key: defaults, then provider, site and domain overrides in that order.
+  ShapingLimits limits_for(std::string_view provider, std::string_view site,
+                           std::string_view domain) const;
 };
 
 struct DnsConfig {
@@ -108,6 +154,11 @@ struct Route {
   friend bool operator==(const Route&, const Route&) = default;
 };
 
+struct ClassifyConfig {
+  std::string rules;  // reply classification rules file; "" = the shipped etc/classify.toml,
+                      // compiled in
+};
+
 struct Config {
   std::string source;  // the file it was loaded from ("" for defaults)
   ServerConfig server;
@@ -117,6 +168,8 @@ struct Config {
   LogConfig log;
   QueueConfig queue;
   DeliveryConfig delivery;
+  ShapingConfig shaping;
+  ClassifyConfig classify;
   DnsConfig dns;
   std::map<std::string, Route> routes;  // lower-case domain -> route
 };

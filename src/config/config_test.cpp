@@ -32,6 +32,63 @@ TEST(Config, ShippedDefaultConfigLoadsAndMatchesTheBuiltInDefaults) {
   EXPECT_EQ(r->log.path, d->log.path);
   EXPECT_EQ(r->server.hostname, d->server.hostname);
   EXPECT_EQ(r->server.shutdown_grace, d->server.shutdown_grace);
+  EXPECT_EQ(r->shaping.tuning, d->shaping.tuning);
+  EXPECT_EQ(r->shaping.defaults, d->shaping.defaults);
+}
+
+TEST(Config, ShapingDefaultsAndOverridesByProviderSiteAndDomain) {
+  auto r = load_config_text(R"(
+[shaping]
+hold = "2s"
+probe_interval = "1m"
+[shaping.default]
+connection_limit = 32
+max_deliveries_per_connection = 100
+max_message_rate = "100/s"
+adaptive = true
+[shaping.provider.microsoft]
+connection_limit = 10
+[shaping.site."mx1.example.test mx2.example.test"]
+max_connection_rate = "60/m"
+[shaping.domain."Example.TEST"]
+connection_limit = 3
+adaptive = false
+)",
+                            "shaping.toml");
+  ASSERT_TRUE(r.ok()) << (r.ok() ? "" : r.error()[0].str());
+  const auto& sh = r->shaping;
+  EXPECT_EQ(sh.tuning.hold, Duration(2000));
+  EXPECT_EQ(sh.tuning.probe_interval, Duration(60'000));
+  EXPECT_EQ(sh.defaults.max_message_rate, (Rate{100, Duration(1000)}));
+  const auto ms = sh.limits_for("microsoft", "x", "outlook.com");
+  EXPECT_EQ(ms.connection_limit, 10u);
+  EXPECT_EQ(ms.max_deliveries_per_connection, 100u);
+  EXPECT_TRUE(ms.adaptive);
+  const auto site = sh.limits_for("", "mx1.example.test mx2.example.test", "a.test");
+  EXPECT_EQ(site.max_connection_rate, (Rate{60, Duration(60'000)}));
+  EXPECT_EQ(site.connection_limit, 32u);
+  const auto dom = sh.limits_for("microsoft", "x", "example.test");
+  EXPECT_EQ(dom.connection_limit, 3u);  // the domain wins over the provider
+  EXPECT_FALSE(dom.adaptive);
+}
+
+TEST(Config, ShapingMistakesNameTheLine) {
+  auto r = load_config_text(R"([shaping.default]
+connection_limit = 0
+max_message_rate = "fast"
+[shaping.provider.gmail]
+conection_limit = 3
+[delivery]
+max_connections_per_site = 4
+)",
+                            "bad.toml");
+  ASSERT_FALSE(r.ok());
+  std::string all;
+  for (const auto& e : r.error()) all += e.str() + "\n";
+  EXPECT_NE(all.find("bad.toml:2:"), std::string::npos) << all;
+  EXPECT_NE(all.find("shaping.default.max_message_rate"), std::string::npos) << all;
+  EXPECT_NE(all.find("shaping.provider.gmail.conection_limit"), std::string::npos) << all;
+  EXPECT_NE(all.find("moved to [shaping.default] as connection_limit"), std::string::npos) << all;
 }
 
 TEST(Config, ReadsEveryKey) {

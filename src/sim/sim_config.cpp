@@ -12,28 +12,10 @@ namespace sluice::sim {
 namespace {
 
 using config::ConfigError;
+using config::parse_rate;
 using config::parse_toml;
 using config::Section;
 using std::chrono::milliseconds;
-
-std::optional<std::string> parse_rate(std::string_view s, Rate& out) {
-  const size_t slash = s.find('/');
-  auto n = parse_u64(s.substr(0, slash));
-  if (slash == std::string_view::npos || !n || *n > 1'000'000)
-    return "expected a rate such as \"100/s\", \"600/m\" or \"0/s\"";
-  const std::string_view unit = s.substr(slash + 1);
-  Duration per{0};
-  if (unit == "s")
-    per = Duration(1000);
-  else if (unit == "m")
-    per = Duration(60'000);
-  else if (unit == "h")
-    per = Duration(3'600'000);
-  else
-    return "the rate's unit is s, m or h";
-  out = Rate{static_cast<uint32_t>(*n), per};
-  return std::nullopt;
-}
 
 std::optional<std::string> parse_stage(std::string_view s, Stage& out) {
   if (s == "banner")

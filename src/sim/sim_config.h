@@ -17,12 +17,7 @@ namespace sluice::sim {
 
 using config::Duration;
 
-// "100/s", "600/m", "36000/h"; count 0 means no limit.
-struct Rate {
-  uint32_t count = 0;
-  Duration per{1000};
-  bool limited() const { return count > 0; }
-};
+using config::Rate;
 
 struct LimitChange {
   Duration at{0};  // since the simulator started
