@@ -63,11 +63,21 @@ def toml_value(v):
     return json.dumps(v)
 
 
+def write_table(f, name, keys):
+    """[name] with its scalar keys, then a [name.sub] table for each dict value (shaping)."""
+    f.write(f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items()
+                                    if not isinstance(v, dict)))
+    for k, v in keys.items():
+        if isinstance(v, dict):
+            sub = k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+            write_table(f, f"{name}.{sub}", v)
+
+
 class Sluice:
     """One sluice server in its own directory. smtp: extra [smtp] keys."""
 
     def __init__(self, directory=None, smtp=None, server=None, spool_path=None, spool=None,
-                 queue=None, delivery=None, dns=None, routes=None):
+                 queue=None, delivery=None, dns=None, routes=None, shaping=None, classify=None):
         """Acceptance tests get [queue] hold = true (nothing is delivered, the spool keeps every
         message); delivery tests pass queue={"hold": False} and routes/dns of their own."""
         self._tmp = None
@@ -76,6 +86,7 @@ class Sluice:
             directory = self._tmp.name
         self.dir = directory
         self.port = free_port()
+        self.http_port = free_port()
         self.spool_path = spool_path or os.path.join(directory, "spool")
         self.log_path = os.path.join(directory, "log.jsonl")
         self.config = os.path.join(directory, "sluice.toml")
@@ -84,15 +95,18 @@ class Sluice:
         with open(self.config, "w") as f:
             f.write("[server]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in server.items()))
             f.write("[smtp]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in smtp.items()))
+            f.write(f"[http]\nlisten = \"127.0.0.1:{self.http_port}\"\n")
             spool = dict({"path": self.spool_path, "min_free_space": "1MB"}, **(spool or {}))
             f.write("[spool]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in spool.items()))
             sections = {
                 "queue": dict({"hold": True}, **(queue or {})),
                 "delivery": delivery or {},
                 "dns": dict({"providers": os.path.join(SRC, "etc/providers.toml")}, **(dns or {})),
+                "classify": classify or {},
+                "shaping": shaping or {},
             }
             for name, keys in sections.items():
-                f.write(f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items()))
+                write_table(f, name, keys)
             for domain, keys in (routes or {}).items():
                 f.write(f"[route.{json.dumps(domain)}]\n" +
                         "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items()))
@@ -153,9 +167,11 @@ class Sluice:
             recs = [json.loads(l) for l in f if l.strip()]
         return [r for r in recs if event is None or r.get("event") == event]
 
-    def wait_records(self, pred, what="the record", timeout=TIMEOUT):
+    def wait_records(self, pred, what="the record", timeout=TIMEOUT, select_all=None):
         """Waits (inotify on the log file, bounded) until some log records satisfy pred; returns
-        them. The log is written by a thread of its own, a little after the event."""
+        them. The log is written by a thread of its own, a little after the event.
+        select_all, instead of pred: a function of all records returning the wanted ones."""
+        select_all = select_all or (lambda records: [r for r in records if pred(r)])
         fd = _libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0 or _libc.inotify_add_watch(fd, self.log_path.encode(), IN_MODIFY) < 0:
             raise OSError(ctypes.get_errno(), "inotify")
@@ -163,7 +179,7 @@ class Sluice:
             deadline = time.monotonic() + timeout
             while True:
                 try:
-                    found = [r for r in self.log_records() if pred(r)]
+                    found = select_all(self.log_records())
                 except ValueError:  # a line being written
                     found = []
                 if found:
@@ -177,6 +193,13 @@ class Sluice:
                     pass
         finally:
             os.close(fd)
+
+    def wait_count(self, event, count, timeout=TIMEOUT):
+        """Waits until the log has at least `count` records of `event`; returns them."""
+        def enough(records):
+            found = [r for r in records if r.get("event") == event]
+            return found if len(found) >= count else []
+        return self.wait_records(None, f"{count} {event} records", timeout, select_all=enough)
 
     def spool_ls(self):
         r = run("spool", "ls", "--config", self.config)

@@ -298,7 +298,7 @@ class ReuseAfterRestart(unittest.TestCase):
             ids = [DeliveryCase.send(self, [f"r{i}@reuse.test"]) for i in range(5)]
             self.assertEqual(held.stop(), 0)
             server = harness.Sluice(directory=held.dir, routes=routes, queue={"hold": False},
-                                    delivery={"max_connections_per_site": 1})
+                                    shaping={"default": {"connection_limit": 1}})
             server.start()
             self.assertEqual(server.events[-2]["messages"], 5)  # Recovered
             for qid in ids:

@@ -2,6 +2,8 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "app/classify_cmd.h"
+#include "app/queue_cmd.h"
 #include "app/serve.h"
 #include "app/tools.h"
 #include "app/sim.h"
@@ -36,7 +38,45 @@ int main(int argc, char** argv) {
       "sim", "Run the receiver simulator: providers with per-IP limits, for tests and benchmarks");
   sim->add_option("-c,--config", sim_config, "Simulator configuration (TOML)")->required();
 
+  sluice::ClassifyOptions co;
+  CLI::App* classify = app.add_subcommand(
+      "classify",
+      "Classify SMTP replies as delivery does: category, soft/hard, action, the rule that matched");
+  classify->add_option("reply", co.reply,
+                       "One reply, e.g. \"421 4.7.0 Try again later\"; without it, one reply per "
+                       "line on stdin, optionally \"stage<TAB>reply\"");
+  classify->add_option("-s,--stage", co.stage,
+                       "Stage of replies without one: dns connect banner ehlo starttls mail rcpt "
+                       "data end-of-data")
+      ->capture_default_str();
+  classify->add_option("-p,--provider", co.provider,
+                       "Provider of the site (names from etc/providers.toml)");
+  classify->add_flag("--others-open", co.others_open,
+                     "Other connections to the site are open (an unexplained 421 at the banner "
+                     "then means a connection limit)");
+  classify->add_option("-r,--rules", co.rules, "Rules file (default: the built-in etc/classify.toml)");
+  classify->add_flag("--json", co.json, "One JSON object per reply");
+
+  sluice::QueueOptions qo;
+  std::string explain_id;
+  CLI::App* queue = app.add_subcommand(
+      "queue", "Look into a running server through its admin API ([http] listen)");
+  queue->require_subcommand(1);
+  queue->add_option("-c,--config", qo.config_path, "Configuration file (for [http] listen)")
+      ->capture_default_str();
+  queue->add_option("--http", qo.http, "Admin API address host:port (instead of the config's)");
+  queue->add_flag("--json", qo.json, "Print the API's JSON");
+  CLI::App* sites = queue->add_subcommand(
+      "sites", "Every site: limits configured and learned, connections, last signal, suspension");
+  CLI::App* explain = queue->add_subcommand("explain", "Where one message is and why");
+  sites->fallthrough();  // --http, --json, --config also after the subcommand
+  explain->fallthrough();
+  explain->add_option("id", explain_id, "Message id (the 'queued as' id)")->required();
+
   CLI11_PARSE(app, argc, argv);
+  if (sites->parsed()) return sluice::queue_sites(qo);
+  if (explain->parsed()) return sluice::queue_explain(qo, explain_id);
+  if (classify->parsed()) return sluice::classify_replies(co);
   if (sim->parsed()) return sluice::run_sim(sim_config);
   if (serve->parsed()) return sluice::serve(serve_options);
   if (passwd->parsed()) return sluice::passwd(user);

@@ -13,6 +13,7 @@
 #include "app/version.h"
 #include "core/json.h"
 #include "dns/resolver.h"
+#include "http/admin.h"
 #include "inbound/credentials.h"
 #include "inbound/listener.h"
 #include "net/tls.h"
@@ -89,6 +90,7 @@ struct Server::Impl {
         if (--stops_pending == 0) finish();
       });
     };
+    if (admin) admin->stop();
     if (listener) listener->on_idle = one_done;
     if (listener)
       listener->stop();
@@ -124,10 +126,12 @@ struct Server::Impl {
   std::shared_ptr<asio::ssl::context> tls;
   std::shared_ptr<const inbound::Credentials> credentials;
   dns::Providers providers;
+  classify::Classifier classifier;
   std::unique_ptr<dns::AresResolver> resolver;
   std::shared_ptr<asio::ssl::context> client_tls;
   std::unique_ptr<queue::Manager> manager;
   std::unique_ptr<inbound::Listener> listener;
+  std::unique_ptr<http::AdminServer> admin;
 };
 
 Status Server::Impl::start() {
@@ -163,6 +167,11 @@ Status Server::Impl::start() {
     if (!p) return Unexpected<Error>{p.error()};
     providers = std::move(*p);
   }
+  if (!cfg.classify.rules.empty()) {
+    auto c = classify::Classifier::load(cfg.classify.rules);
+    if (!c) return Unexpected<Error>{c.error()};
+    classifier = std::move(*c);
+  }
   dns::AresOptions ro;
   ro.nameservers = cfg.dns.nameservers;
   ro.timeout = cfg.dns.timeout;
@@ -180,6 +189,8 @@ Status Server::Impl::start() {
   queue::ManagerOptions mo;
   mo.queue = cfg.queue;
   mo.delivery = cfg.delivery;
+  mo.shaping = cfg.shaping;
+  mo.classifier = cfg.classify.rules.empty() ? &classify::Classifier::builtin() : &classifier;
   mo.hostname = cfg.server.hostname;
   manager = std::make_unique<queue::Manager>(ioc, mo, *spool, *resolver, *log, cc);
 
@@ -204,6 +215,22 @@ Status Server::Impl::start() {
   ctx.tls = tls.get();
   ctx.blocking = blocking.get_executor();
   listener = std::make_unique<inbound::Listener>(ioc, std::move(ctx));
+
+  http::AdminSources sources;
+  sources.sites = [this](std::function<void(std::string)> done) {
+    manager->sites_json(std::move(done));
+  };
+  sources.message = [this](const std::string& id_text,
+                           std::function<void(std::string)> done) {
+    auto id = spool::parse_id(id_text);
+    auto meta = id ? spool->read_meta(*id) : Result<spool::MessageMeta>(Unexpected(Error{""}));
+    if (!meta) return done(std::string());
+    manager->message_json(*id, [meta = std::move(*meta), done](std::string queue) {
+      done(spool::meta_json(meta, queue));
+    });
+  };
+  admin = std::make_unique<http::AdminServer>(ioc, std::move(sources));
+  if (auto st = admin->start(cfg.http.listen); !st) return st;
   manager->begin();
   return listener->start(cfg.smtp.listen);
 }
@@ -230,6 +257,7 @@ int Server::run() {
   for (unsigned i = 1; i < s.threads; ++i) pool.emplace_back([&s] { s.ioc.run(); });
   s.ioc.run();
   for (auto& t : pool) t.join();
+  s.admin.reset();
   s.listener.reset();
   s.manager.reset();
   s.resolver.reset();

@@ -4,7 +4,6 @@
 #include <iostream>
 
 #include "config/config.h"
-#include "core/json.h"
 #include "inbound/credentials.h"
 #include "spool/rocks_spool.h"
 
@@ -37,21 +36,7 @@ int spool_ls(const std::string& config_path) {
     return 1;
   }
   auto n = (*spool)->recover([](spool::MessageMeta m) {
-    std::string rcpts = "[";
-    for (const auto& r : m.recipients) {
-      if (rcpts.size() > 1) rcpts.push_back(',');
-      append_json_string(rcpts, r.address);
-    }
-    rcpts.push_back(']');
-    const std::string line = JsonLine()
-                                 .str("id", spool::format_id(m.id))
-                                 .num("received_ms", m.received_ms)
-                                 .str("sender", m.sender)
-                                 .raw("recipients", rcpts)
-                                 .unum("size", m.size)
-                                 .unum("attempts", m.attempts)
-                                 .num("next_due_ms", m.next_due_ms)
-                                 .finish();
+    const std::string line = spool::meta_json(m) + "\n";
     std::fwrite(line.data(), 1, line.size(), stdout);
   });
   if (!n) {

@@ -72,13 +72,15 @@ class Connection {
     Job job = std::move(first);
     const bool ok1 = co_await open(job);
     if (!ok1) {
-      ctx_.source->connection_closed(dest_.site);
+      ctx_.source->connection_closed(dest_.site, false);
       co_return;
     }
-    for (uint32_t n = 1;; ++n) {
+    ctx_.source->connection_established(dest_.site);
+    for (;;) {
       co_await transaction(job);
-      if (broken_ || n >= cfg_.max_deliveries_per_connection) break;
-      auto next = co_await ctx_.source->next_job(dest_.site);
+      ++transactions_;
+      if (broken_) break;
+      auto next = co_await ctx_.source->next_job(dest_.site, transactions_);
       if (!next) break;
       job = std::move(*next);
     }
@@ -88,13 +90,13 @@ class Connection {
       if (sent) (void)co_await read_reply(cfg_.command_timeout);
     }
     if (stream_) stream_->close();
-    ctx_.source->connection_closed(dest_.site);
+    ctx_.source->connection_closed(dest_.site, true);
   }
 
  private:
   // Fails every recipient of `job` with one reply and reports it.
   void fail_all(const Job& job, Outcome outcome, Stage stage, const Reply& reply) {
-    JobReport r{job.token, {}, host_, ip_};
+    JobReport r{job.token, {}, host_, ip_, transactions_};
     for (size_t i : job.recipients) r.results.push_back({i, outcome, stage, reply});
     ctx_.source->report(std::move(r));
   }
@@ -201,7 +203,7 @@ class Connection {
       co_return false;
     }
     if (!banner->positive()) {
-      fail_all(job, classify(*banner), Stage::kBanner, *banner);
+      fail_all(job, outcome_of(*banner), Stage::kBanner, *banner);
       stream_->close();
       co_return false;
     }
@@ -271,7 +273,7 @@ class Connection {
       co_return false;
     }
     if (!r->positive()) {
-      fail_all(job, classify(*r), Stage::kEhlo, *r);
+      fail_all(job, outcome_of(*r), Stage::kEhlo, *r);
       co_return false;
     }
     ext_ = Extensions::from(*r);
@@ -324,10 +326,10 @@ class Connection {
   }
 
   asio::awaitable<void> transaction(const Job& job) {
-    JobReport report{job.token, {}, host_, ip_};
+    JobReport report{job.token, {}, host_, ip_, transactions_};
     if (auto refusal = precheck(job)) {
       for (size_t i : job.recipients)
-        report.results.push_back({i, classify(*refusal), Stage::kMail, *refusal});
+        report.results.push_back({i, outcome_of(*refusal), Stage::kMail, *refusal});
       ctx_.source->report(std::move(report));
       co_return;
     }
@@ -365,7 +367,7 @@ class Connection {
     if (!mail) co_return finish(Stage::kMail);
     if (!mail->positive()) {
       for (size_t k = 0; k < n; ++k)
-        results[k] = RecipientResult{job.recipients[k], classify(*mail), Stage::kMail, *mail};
+        results[k] = RecipientResult{job.recipients[k], outcome_of(*mail), Stage::kMail, *mail};
       if (ext_.pipelining) {  // the RCPTs and DATA were sent too: read their replies
         for (size_t i = 1; i < commands.size(); ++i) {
           const auto ok9 = co_await read_reply(cfg_.command_timeout);
@@ -381,7 +383,7 @@ class Connection {
       if (r->positive()) {
         accepted.push_back(k);
       } else {
-        results[k] = RecipientResult{job.recipients[k], classify(*r), Stage::kRcpt, *r};
+        results[k] = RecipientResult{job.recipients[k], outcome_of(*r), Stage::kRcpt, *r};
       }
     }
     std::optional<Reply> data;
@@ -402,7 +404,7 @@ class Connection {
     }
     if (data->code != 354) {
       for (size_t k : accepted)
-        results[k] = RecipientResult{job.recipients[k], classify(*data), Stage::kData, *data};
+        results[k] = RecipientResult{job.recipients[k], outcome_of(*data), Stage::kData, *data};
       co_await reset();
       co_return finish(Stage::kData);
     }
@@ -418,7 +420,7 @@ class Connection {
     auto final_reply = co_await read_reply(cfg_.data_timeout);
     if (!final_reply) co_return finish(Stage::kEndOfData);
     for (size_t k : accepted) {
-      results[k] = RecipientResult{job.recipients[k], classify(*final_reply), Stage::kEndOfData,
+      results[k] = RecipientResult{job.recipients[k], outcome_of(*final_reply), Stage::kEndOfData,
                                    *final_reply};
     }
     finish(Stage::kEndOfData);
@@ -442,6 +444,7 @@ class Connection {
   std::string host_, ip_;
   std::string last_error_;
   bool broken_ = false;
+  uint32_t transactions_ = 0;
 };
 
 }  // namespace

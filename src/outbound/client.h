@@ -5,7 +5,8 @@
 // STARTTLS when offered (or fails the job when the route requires TLS and it is not there), then
 // runs transactions: MAIL, every RCPT and DATA pipelined when the server offers PIPELINING,
 // the body dot-stuffed through smtp::DataEncoder, and a result per recipient. It keeps the
-// connection for the site's next job (connection reuse) up to max_deliveries_per_connection.
+// connection for the site's next job (connection reuse) while the queue manager hands it one
+// (it decides deliveries per connection and message pacing: shaping).
 //
 // A message that needs SMTPUTF8 or 8BITMIME fails cleanly (permanent, with the reason) when the
 // server lacks the extension; one bigger than the server's SIZE likewise. Network errors and
@@ -33,13 +34,17 @@ namespace sluice::outbound {
 class JobSource {
  public:
   virtual ~JobSource() = default;
-  // The next job for `site`, or nullopt when there is none (the connection then closes).
-  // Completes on the caller's executor.
-  virtual boost::asio::awaitable<std::optional<Job>> next_job(const std::string& site) = 0;
+  // The next job for a connection to `site` that has completed `done` transactions, or nullopt
+  // when it should close (nothing to do, or its deliveries are used up). May wait (message
+  // pacing). Completes on the caller's executor.
+  virtual boost::asio::awaitable<std::optional<Job>> next_job(const std::string& site,
+                                                              uint32_t done) = 0;
   // Results of a job. Thread-safe.
   virtual void report(JobReport report) = 0;
-  // The connection to `site` has closed. Thread-safe.
-  virtual void connection_closed(const std::string& site) = 0;
+  // The connection works: banner, EHLO (and STARTTLS) accepted. Thread-safe.
+  virtual void connection_established(const std::string& site) = 0;
+  // The connection to `site` has closed; `established` as reported before. Thread-safe.
+  virtual void connection_closed(const std::string& site, bool established) = 0;
 };
 
 struct ClientContext {

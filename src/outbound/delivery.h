@@ -1,9 +1,8 @@
 // What the queue manager hands the SMTP client and what comes back: one transaction's job and a
 // result per recipient, each with the reply that decided it and the stage it came at.
 //
-// Every reply (real or synthesized for network errors) is classified here into delivered,
-// transient or permanent by its code; the full classifier (issue #6) will refine this with
-// categories and shaping actions at the same seam (classify()).
+// The client marks each result delivered, transient or permanent by its code (outcome_of); the
+// queue manager classifies every reply fully (src/classify) and acts on the verdict.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "classify/stage.h"
 #include "config/config.h"
 #include "dns/destination.h"
 #include "smtp/reply.h"
@@ -18,24 +18,14 @@
 
 namespace sluice::outbound {
 
-enum class Stage : uint8_t {
-  kDns,
-  kConnect,
-  kBanner,
-  kEhlo,
-  kStartTls,
-  kMail,
-  kRcpt,
-  kData,
-  kEndOfData
-};
-std::string_view stage_name(Stage s);
+using classify::Stage;
+using classify::stage_name;
 
 enum class Outcome : uint8_t { kDelivered, kTransient, kPermanent };
 std::string_view outcome_name(Outcome o);
 
 // The simple, code-based classifier: 2xx/3xx delivered, 4xx transient, 5xx permanent.
-Outcome classify(const smtp::Reply& reply);
+Outcome outcome_of(const smtp::Reply& reply);
 
 struct RecipientResult {
   size_t index = 0;  // into Job::meta.recipients
@@ -59,6 +49,7 @@ struct JobReport {
   std::vector<RecipientResult> results;  // one per Job::recipients entry
   std::string remote_host;               // the host that gave the replies ("" if none answered)
   std::string remote_ip;
+  uint32_t transactions_before = 0;  // completed on this connection before this job
 };
 
 }  // namespace sluice::outbound

@@ -13,25 +13,13 @@
 #include "core/text.h"
 #include "net/post.h"
 #include "observe/event_log.h"
+#include "queue/manager_state.h"
 #include "spool/spool.h"
 
 namespace sluice::queue {
 namespace asio = boost::asio;
 using outbound::Outcome;
 using outbound::RecipientResult;
-
-struct Manager::InFlight {
-  spool::MessageMeta meta;
-  size_t outstanding = 0;  // domains being resolved + jobs not yet reported
-  std::vector<std::optional<RecipientResult>> results;  // by recipient index
-  std::vector<std::string> remote;                      // host that answered, by recipient
-};
-
-struct Manager::Site {
-  dns::Destination dest;
-  std::deque<outbound::Job> ready;  // bodies are loaded when a connection takes the job
-  size_t connections = 0;
-};
 
 Manager::Manager(asio::io_context& ioc, ManagerOptions options, spool::Spool& spool,
                  dns::Resolver& resolver, observe::EventLog& log, outbound::ClientContext client)
@@ -45,7 +33,14 @@ Manager::Manager(asio::io_context& ioc, ManagerOptions options, spool::Spool& sp
         return client;
       }()),
       strand_(asio::make_strand(ioc)),
-      timer_(strand_) {}
+      timer_(strand_),
+      tick_timer_(strand_) {
+  // Learned shaping state from earlier runs; applied when a key's site is first seen.
+  const std::string prefix(kShapingStatePrefix);
+  if (auto st = spool_.read_state(prefix); st.ok()) {
+    for (auto& [k, v] : *st) restored_[k.substr(prefix.size())] = std::move(v);
+  }
+}
 
 Manager::~Manager() = default;
 
@@ -65,7 +60,10 @@ void Manager::recovered(spool::MessageId id, int64_t due_ms) {
 }
 
 void Manager::begin() {
-  asio::post(strand_, [this] { pull_due(); });
+  asio::post(strand_, [this] {
+    pull_due();
+    tick();
+  });
 }
 
 void Manager::schedule_or_start(spool::MessageMeta meta) {
@@ -85,6 +83,7 @@ void Manager::start(spool::MessageMeta meta) {
   auto m = std::make_unique<InFlight>();
   m->results.resize(meta.recipients.size());
   m->remote.resize(meta.recipients.size());
+  m->defer_until.resize(meta.recipients.size());
   // Recipients by domain: one resolution, then jobs, per domain.
   std::map<std::string, std::vector<size_t>> by_domain;
   for (size_t i = 0; i < meta.recipients.size(); ++i) {
@@ -140,11 +139,8 @@ void Manager::on_resolved(spool::MessageId id, const std::string& domain, std::v
     if (--m.outstanding == 0) settle(id);
     return;
   }
-  dns::Destination& d = *result;
-  auto& site_ptr = sites_[d.site];
-  if (!site_ptr) site_ptr = std::make_unique<Site>();
-  Site& site = *site_ptr;
-  site.dest = d;  // the newest answer wins (TTL expiry, changed MX)
+  Site& site = site_for(*result, domain);
+  const std::string& site_name = site.name;
   const size_t per = options_.delivery.max_recipients_per_transaction;
   size_t jobs = 0;
   for (size_t start = 0; start < rcpts.size(); start += per) {
@@ -153,7 +149,7 @@ void Manager::on_resolved(spool::MessageId id, const std::string& domain, std::v
     job.recipients.assign(rcpts.begin() + start,
                           rcpts.begin() + std::min(rcpts.size(), start + per));
     job.token = next_token_++;
-    jobs_[job.token] = JobRef{id, d.site};
+    jobs_[job.token] = JobRef{id, site_name};
     site.ready.push_back(std::move(job));
     ++jobs;
   }
@@ -161,95 +157,14 @@ void Manager::on_resolved(spool::MessageId id, const std::string& domain, std::v
   open_connections(site);
 }
 
-void Manager::open_connections(Site& site) {
-  while (!stopping_ && !site.ready.empty() &&
-         site.connections < options_.delivery.max_connections_per_site &&
-         (site.connections == 0 || site.ready.size() > site.connections)) {
-    auto job = take_job(site.dest.site);
-    if (!job) break;
-    ++site.connections;
-    ++connections_;
-    asio::co_spawn(
-        asio::make_strand(ioc_), outbound::run_connection(client_, site.dest, std::move(*job)),
-        [](std::exception_ptr e) {
-          if (!e) return;
-          try {
-            std::rethrow_exception(e);
-          } catch (const std::exception& ex) {
-            std::fprintf(stderr, "sluice: delivery connection ended by exception: %s\n", ex.what());
-          }
-        });
-  }
-}
-
-std::optional<outbound::Job> Manager::take_job(const std::string& site_name) {
-  auto it = sites_.find(site_name);
-  if (stopping_ || it == sites_.end()) return std::nullopt;
-  Site& site = *it->second;
-  while (!site.ready.empty()) {
-    outbound::Job job = std::move(site.ready.front());
-    site.ready.pop_front();
-    auto body = spool_.read_body(job.meta.id);
-    if (body) {
-      job.body = std::move(*body);
-      return job;
-    }
-    // The body is unreadable (disk error): the job fails transiently and is retried later.
-    outbound::JobReport r{job.token, {}, "", ""};
-    for (size_t i : job.recipients) {
-      r.results.push_back({i, Outcome::kTransient, outbound::Stage::kConnect,
-                           smtp::Reply::make(451, "4.3.0", body.error().message)});
-    }
-    asio::post(strand_, [this, r = std::move(r)]() mutable { report(std::move(r)); });
-  }
-  return std::nullopt;
-}
-
-asio::awaitable<std::optional<outbound::Job>> Manager::next_job(const std::string& site) {
-  // Named, not a temporary inside the co_await: GCC 12 destroys such temporaries twice.
-  auto take = [this, site] { return take_job(site); };
-  auto job = co_await net::run_on(strand_, std::move(take), asio::use_awaitable);
-  co_return job;
-}
-
-void Manager::report(outbound::JobReport r) {
-  asio::post(strand_, [this, r = std::move(r)]() mutable {
-    auto job = jobs_.find(r.token);
-    if (job == jobs_.end()) return;
-    const JobRef ref = job->second;
-    jobs_.erase(job);
-    auto it = in_flight_.find(ref.id);
-    if (it == in_flight_.end()) return;
-    InFlight& m = *it->second;
-    const auto site = sites_.find(ref.site);
-    const std::string provider = site != sites_.end() ? site->second->dest.provider : std::string();
-    for (auto& res : r.results) {
-      if (res.index >= m.results.size()) continue;
-      m.remote[res.index] = r.remote_host;
-      record(m, res, r.remote_host, r.remote_ip, ref.site, provider);
-      m.results[res.index] = std::move(res);
-    }
-    if (--m.outstanding == 0) settle(ref.id);
-  });
-}
-
-void Manager::connection_closed(const std::string& site_name) {
-  asio::post(strand_, [this, site_name] {
-    --connections_;
-    if (auto it = sites_.find(site_name); it != sites_.end()) {
-      --it->second->connections;
-      open_connections(*it->second);  // jobs may have arrived while it was busy, or it broke
-    }
-    maybe_stopped();
-  });
-}
-
 void Manager::record(InFlight& m, const RecipientResult& r, const std::string& remote_host,
                      const std::string& remote_ip, const std::string& site,
-                     const std::string& provider) {
+                     const std::string& provider, std::string_view category,
+                     std::string_view rule, bool charged) {
   const char* event = r.outcome == Outcome::kDelivered   ? "Delivery"
                       : r.outcome == Outcome::kTransient ? "TransientFailure"
                                                          : "Bounce";
+  if (category.empty()) category = outbound::outcome_name(r.outcome);
   JsonLine line;
   line.timestamp()
       .str("event", event)
@@ -265,8 +180,10 @@ void Manager::record(InFlight& m, const RecipientResult& r, const std::string& r
       .num("code", r.reply.code)
       .str("enhanced", r.reply.enhanced ? r.reply.enhanced->str() : std::string())
       .str("reply", r.reply.text())
-      .str("category", outbound::outcome_name(r.outcome))
+      .str("category", category)
+      .str("rule", rule)
       .unum("attempt", m.meta.attempts + 1)
+      .boolean("charged", charged)
       .num("received_ms", m.meta.received_ms);
   log_.write(line.finish());
 }
@@ -278,22 +195,35 @@ void Manager::settle(spool::MessageId id) {
   in_flight_.erase(it);
   const int64_t now = now_ms();
   std::vector<size_t> failed, retry;
+  bool charged = false;  // a retry that counts as an attempt (not only throttle deferrals)
+  int64_t deferred_to = now;
   for (size_t i = 0; i < m->results.size(); ++i) {
     const auto& r = m->results[i];
-    if (!r || r->outcome == Outcome::kTransient)
+    if (!r || r->outcome == Outcome::kTransient) {
       retry.push_back(i);
-    else if (r->outcome == Outcome::kPermanent)
+      if (m->defer_until[i] == 0)
+        charged = true;
+      else
+        deferred_to = std::max(deferred_to, m->defer_until[i]);
+    } else if (r->outcome == Outcome::kPermanent) {
       failed.push_back(i);
+    }
   }
-  const uint32_t attempts = m->meta.attempts + 1;
+  // Throttle signals and greylisting do not charge an attempt: the message waits for the
+  // deferral (a little jitter spreads a suspended key's messages), its count unchanged.
+  const uint32_t attempts = charged ? m->meta.attempts + 1 : m->meta.attempts;
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   int64_t next_due = now;
   bool expired = false;
-  if (!retry.empty()) {
+  if (!retry.empty() && charged) {
     const auto next =
         next_attempt_ms(options_.queue, m->meta.received_ms, attempts, now, unit(rng_));
     expired = !next.has_value();
     next_due = next.value_or(now);
+  } else if (!retry.empty()) {
+    const int64_t delay = deferred_to - now;
+    next_due = deferred_to + static_cast<int64_t>(static_cast<double>(delay) * 0.1 * unit(rng_));
+    expired = next_due - m->meta.received_ms > options_.queue.max_age.count();
   }
   if (expired) {
     for (size_t i : retry) {
@@ -435,6 +365,10 @@ void Manager::stop(std::function<void()> done) {
     stopping_ = true;
     on_stopped_ = std::move(done);
     timer_.cancel();
+    tick_timer_.cancel();
+    for (auto& [name, site] : sites_) {
+      if (site->wake) site->wake->cancel();
+    }
     maybe_stopped();
   });
 }

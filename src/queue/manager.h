@@ -1,17 +1,23 @@
 // The queue manager (Postfix's qmgr): takes every accepted or recovered message, keeps deferred
 // ones in the scheduled queue, resolves each recipient domain to a site, puts one job per
-// (message, domain, transaction) in that site's ready queue, opens connections to the site
-// (up to delivery.max_connections_per_site) and feeds them jobs, then settles each message
-// when all its jobs have reported: delivered recipients leave the spool, permanent failures
-// and expired recipients get a DSN (never for the null sender), the rest is retried with
-// exponential backoff. A fresh message that is due goes straight to work (no timer tick).
+// (message, domain, transaction) in that site's ready queue, opens connections to the site as
+// its shaping key allows (src/shaping: connection limit, hold, suspension, connection and
+// message rate, deliveries per connection) and feeds them jobs, classifies every reply
+// (src/classify) and acts on the verdict: throttle signals adapt the key and put the message
+// back in the ready queue (or park it until a suspension ends) without charging an attempt;
+// greylisting delays only that message. Each message is settled when all its jobs have
+// reported: delivered recipients leave the spool, permanent failures and expired recipients
+// get a DSN (never for the null sender), the rest is retried with exponential backoff. A fresh
+// message that is due goes straight to work (no timer tick).
+//
+// Files: manager.cpp (intake, scheduling, settling), manager_sites.cpp (sites, connections,
+// replies and shaping).
 //
 // At most max_in_flight messages are being worked on at once; the rest wait in the scheduled
 // queue (16 bytes each in memory; metadata is read back from the spool when due).
 //
-// Threads: all state below is owned by one strand; accept(), report() and connection_closed()
-// post to it and may be called from any thread. Shaping (issue #6) plugs in where connections
-// are opened (open_connections) and where replies come back (report).
+// Threads: all state below is owned by one strand; accept(), report(), connection_*() and
+// sites_json() post to it and may be called from any thread.
 #pragma once
 
 #include <atomic>
@@ -26,11 +32,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "classify/classifier.h"
 #include "config/config.h"
 #include "dns/resolver.h"
 #include "outbound/client.h"
 #include "queue/intake.h"
 #include "queue/schedule.h"
+#include "shaping/controller.h"
 
 namespace sluice::spool {
 class Spool;
@@ -44,6 +52,8 @@ namespace sluice::queue {
 struct ManagerOptions {
   config::QueueConfig queue;
   config::DeliveryConfig delivery;
+  config::ShapingConfig shaping;
+  const classify::Classifier* classifier = nullptr;  // null: the code-based fallback
   std::string hostname;  // DSN Reporting-MTA and From
   size_t max_in_flight = 10'000;
 };
@@ -64,9 +74,18 @@ class Manager final : public Intake, public outbound::JobSource {
   void begin();
 
   // JobSource (connections call these).
-  boost::asio::awaitable<std::optional<outbound::Job>> next_job(const std::string& site) override;
+  boost::asio::awaitable<std::optional<outbound::Job>> next_job(const std::string& site,
+                                                                uint32_t done) override;
   void report(outbound::JobReport report) override;
-  void connection_closed(const std::string& site) override;
+  void connection_established(const std::string& site) override;
+  void connection_closed(const std::string& site, bool established) override;
+
+  // Every shaping key's configured and learned limits, open connections, last signal and
+  // suspension, as a JSON array (the admin API); `done` runs on the manager's strand.
+  void sites_json(std::function<void(std::string)> done);
+  // One message: where it is (scheduled, in flight, its jobs and their sites) as a JSON object,
+  // or "" when the manager does not know it (it may still be in the spool).
+  void message_json(spool::MessageId id, std::function<void(std::string)> done);
 
   // Stops opening connections and handing out jobs; open connections finish their current
   // transaction. `done` runs (on the strand) once no connection is left.
@@ -84,10 +103,27 @@ class Manager final : public Intake, public outbound::JobSource {
   void start(spool::MessageMeta meta);
   void on_resolved(spool::MessageId id, const std::string& domain, std::vector<size_t> rcpts,
                    dns::ResolveResult result);
+  Site& site_for(const dns::Destination& d, const std::string& domain);
   void open_connections(Site& site);
-  std::optional<outbound::Job> take_job(const std::string& site);
+  void wake_at(Site& site, int64_t at_ms);
+  void tick();
+  void park(Site& site, int64_t until_ms, const std::string& why);
+  struct Take {
+    std::optional<outbound::Job> job;
+    int64_t wait_ms = 0;  // message pacing: ask again after this long
+  };
+  Take take_next(const std::string& site, uint32_t done);
+  std::optional<outbound::Job> take_job(Site& site);
+  void on_report(outbound::JobReport r);
+  void apply_signal(Site& site, const classify::Verdict& v, const outbound::RecipientResult& r,
+                    uint32_t transactions_before);
+  void log_change(const Site& site, const shaping::Change& c, const std::string& reply = {},
+                  std::string_view category = {}, std::string_view rule = {});
+  void save_learned(const Site& site);
+  void defer(InFlight& m, size_t index, int64_t until_ms);
   void record(InFlight& m, const outbound::RecipientResult& r, const std::string& remote_host,
-              const std::string& remote_ip, const std::string& site, const std::string& provider);
+              const std::string& remote_ip, const std::string& site, const std::string& provider,
+              std::string_view category = {}, std::string_view rule = {}, bool charged = true);
   void settle(spool::MessageId id);
   void send_dsn(const InFlight& m, const std::vector<size_t>& failed,
                 const std::vector<size_t>& expired);
@@ -108,6 +144,8 @@ class Manager final : public Intake, public outbound::JobSource {
   ScheduledQueue queue_;
   std::unordered_map<spool::MessageId, std::unique_ptr<InFlight>> in_flight_;
   std::unordered_map<std::string, std::unique_ptr<Site>> sites_;
+  std::unordered_map<std::string, std::string> restored_;  // learned state read at start-up
+  boost::asio::steady_timer tick_timer_;
   struct JobRef {
     spool::MessageId id;
     std::string site;

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "core/json.h"
 #include "core/text.h"
 
 namespace sluice::spool {
@@ -160,6 +161,27 @@ Result<MessageMeta> decode(std::string_view bytes) {
   if (!r.ok()) return error("spool metadata: truncated record");
   if (!r.at_end()) return error("spool metadata: trailing bytes");
   return m;
+}
+
+std::string meta_json(const MessageMeta& m, std::string_view queue) {
+  std::string rcpts = "[";
+  for (const auto& r : m.recipients) {
+    if (rcpts.size() > 1) rcpts.push_back(',');
+    append_json_string(rcpts, r.address);
+  }
+  rcpts.push_back(']');
+  JsonLine j;
+  j.str("id", format_id(m.id))
+      .num("received_ms", m.received_ms)
+      .str("sender", m.sender)
+      .raw("recipients", rcpts)
+      .unum("size", m.size)
+      .unum("attempts", m.attempts)
+      .num("next_due_ms", m.next_due_ms);
+  if (!queue.empty()) j.raw("queue", queue);
+  std::string out = j.finish();
+  out.pop_back();  // the newline
+  return out;
 }
 
 }  // namespace sluice::spool

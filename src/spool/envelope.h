@@ -23,6 +23,11 @@ using MessageId = uint64_t;
 // 16 lower-case hex digits: how ids appear in logs, replies and admin commands.
 std::string format_id(MessageId id);
 std::optional<MessageId> parse_id(std::string_view s);
+struct MessageMeta;
+// One JSON object (one line, no newline) with a message's envelope and schedule: what
+// `sluice spool ls` and `sluice queue explain` print. `queue`, when given, is a JSON value
+// added as "queue" (where the queue manager has the message).
+std::string meta_json(const MessageMeta& m, std::string_view queue = {});
 
 enum class BodyType : uint8_t { kUnspecified = 0, k7Bit = 1, k8BitMime = 2, kBinaryMime = 3 };
 enum class DsnRet : uint8_t { kUnspecified = 0, kFull = 1, kHeaders = 2 };

@@ -244,4 +244,24 @@ Result<uint64_t> RocksSpool::recover(const std::function<void(MessageMeta)>& eac
   return n;
 }
 
+// State lives in the default column family, apart from messages (recovery never sees it).
+Status RocksSpool::put_state(const std::string& key, const std::string& value) {
+  rocksdb::WriteOptions wo;
+  wo.sync = false;
+  const rocksdb::Status s = db_->Put(wo, db_->DefaultColumnFamily(), key, value);
+  if (!s.ok()) return rocks_error(("write state " + key).c_str(), s);
+  return ok_status();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> RocksSpool::read_state(
+    const std::string& prefix) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), db_->DefaultColumnFamily()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+    out.emplace_back(it->key().ToString(), it->value().ToString());
+  if (!it->status().ok()) return rocks_error("state scan failed", it->status());
+  return out;
+}
+
 }  // namespace sluice::spool

@@ -57,6 +57,9 @@ class RocksSpool final : public Spool {
   Result<MessageMeta> read_meta(MessageId id) override;
   Result<std::string> read_body(MessageId id) override;
   Result<uint64_t> recover(const std::function<void(MessageMeta)>& each) override;
+  Status put_state(const std::string& key, const std::string& value) override;
+  Result<std::vector<std::pair<std::string, std::string>>> read_state(
+      const std::string& prefix) override;
 
   // Synced writes so far, and messages they carried: the group-commit ratio.
   uint64_t sync_count() const { return syncs_.load(); }

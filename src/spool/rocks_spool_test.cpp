@@ -75,6 +75,30 @@ TEST(RocksSpool, StoresRecoversAndRemoves) {
   EXPECT_GT((*spool)->next_id(), ids[2]);
 }
 
+TEST(RocksSpool, StateLivesBesideMessagesAndSurvivesReopening) {
+  TempDir dir;
+  {
+    auto spool = RocksSpool::open({dir.path});
+    ASSERT_TRUE(spool.ok());
+    ASSERT_TRUE(store_sync(**spool, meta_for(**spool, "a@example.com"), Body{"", "x"}).ok());
+    ASSERT_TRUE((*spool)->put_state("shaping/|site-b", "v1 b").ok());
+    ASSERT_TRUE((*spool)->put_state("shaping/|site-a", "v1 a").ok());
+    ASSERT_TRUE((*spool)->put_state("shaping/|site-a", "v1 a2").ok());  // replaces
+    ASSERT_TRUE((*spool)->put_state("other/x", "y").ok());
+  }
+  auto spool = RocksSpool::open({dir.path});
+  ASSERT_TRUE(spool.ok());
+  auto st = (*spool)->read_state("shaping/");
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(st->size(), 2u);
+  EXPECT_EQ((*st)[0], (std::pair<std::string, std::string>{"shaping/|site-a", "v1 a2"}));
+  EXPECT_EQ((*st)[1].first, "shaping/|site-b");
+  // Recovery sees messages only.
+  uint64_t n = 0;
+  ASSERT_TRUE((*spool)->recover([&](MessageMeta) { ++n; }).ok());
+  EXPECT_EQ(n, 1u);
+}
+
 TEST(RocksSpool, ConcurrentStoresShareSyncs) {
   TempDir dir;
   auto spool = RocksSpool::open({dir.path});

@@ -19,6 +19,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/status.h"
 #include "spool/envelope.h"
@@ -55,6 +57,14 @@ class Spool {
   // Streams every stored message's metadata to `each`, in id (arrival) order. Returns the number
   // recovered, or the first error. Records that cannot be decoded are reported, not skipped.
   virtual Result<uint64_t> recover(const std::function<void(MessageMeta)>& each) = 0;
+
+  // Small state beside the messages (learned shaping limits): written at once, not synced — a
+  // crash may lose the last changes, never a message. Keys are namespaced by their owner
+  // ("shaping/…").
+  virtual Status put_state(const std::string& key, const std::string& value) = 0;
+  // Every state record whose key starts with `prefix`, in key order.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> read_state(
+      const std::string& prefix) = 0;
 };
 
 }  // namespace sluice::spool

@@ -1,0 +1,205 @@
+#include "app/queue_cmd.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "config/config.h"
+
+namespace sluice {
+namespace {
+
+namespace bhttp = boost::beast::http;
+namespace json = boost::json;
+
+struct Fetched {
+  int status = 0;  // 0: no answer (error says why)
+  std::string body, error;
+};
+
+Fetched get(const config::Endpoint& ep, const std::string& target) {
+  Fetched f;
+  try {
+    boost::asio::io_context ioc;
+    boost::beast::tcp_stream stream(ioc);
+    stream.expires_after(std::chrono::seconds(10));
+    boost::asio::ip::tcp::resolver resolver(ioc);
+    stream.connect(resolver.resolve(ep.host, std::to_string(ep.port)));
+    bhttp::request<bhttp::empty_body> req{bhttp::verb::get, target, 11};
+    req.set(bhttp::field::host, ep.str());
+    req.set(bhttp::field::user_agent, "sluice-queue");
+    bhttp::write(stream, req);
+    boost::beast::flat_buffer buf;
+    bhttp::response<bhttp::string_body> res;
+    bhttp::read(stream, buf, res);
+    f.status = static_cast<int>(res.result_int());
+    f.body = std::move(res.body());
+  } catch (const std::exception& e) {
+    f.error = e.what();
+  }
+  return f;
+}
+
+// The admin endpoint from --http or the config; false (printed why) when neither works.
+bool endpoint(const QueueOptions& o, config::Endpoint& ep) {
+  if (!o.http.empty()) {
+    if (auto e = config::parse_endpoint(o.http, ep)) {
+      std::fprintf(stderr, "sluice queue: --http: %s\n", e->c_str());
+      return false;
+    }
+    return true;
+  }
+  auto cfg = config::load_config_file(o.config_path);
+  if (!cfg) {
+    for (const auto& e : cfg.error()) std::fprintf(stderr, "sluice: %s\n", e.str().c_str());
+    return false;
+  }
+  ep = cfg->http.listen;
+  return true;
+}
+
+// GETs target; prints why and returns nullopt when it fails.
+std::optional<Fetched> ask(const QueueOptions& o, const std::string& target) {
+  config::Endpoint ep;
+  if (!endpoint(o, ep)) return std::nullopt;
+  Fetched f = get(ep, target);
+  if (f.status == 0) {
+    std::fprintf(stderr, "sluice queue: no answer from the admin API at http://%s%s: %s (is "
+                 "sluice serve running with this [http] listen?)\n",
+                 ep.str().c_str(), target.c_str(), f.error.c_str());
+    return std::nullopt;
+  }
+  return f;
+}
+
+std::string str(const json::object& o, const char* key) {
+  const json::value* v = o.if_contains(key);
+  if (!v) return "";
+  if (v->is_string()) return std::string(v->as_string());
+  if (v->is_int64()) return std::to_string(v->as_int64());
+  if (v->is_uint64()) return std::to_string(v->as_uint64());
+  if (v->is_bool()) return v->as_bool() ? "yes" : "no";
+  return json::serialize(*v);
+}
+
+std::string rate(const json::object& o, const char* key) {
+  const std::string per_hour = str(o, key);
+  if (per_hour.empty() || per_hour == "0") return "-";
+  const double r = std::stod(per_hour) / 3600.0;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, r >= 10 ? "%.0f/s" : "%.2f/s", r);
+  return buf;
+}
+
+}  // namespace
+
+int queue_sites(const QueueOptions& o) {
+  auto f = ask(o, "/api/v1/sites");
+  if (!f) return 1;
+  if (f->status != 200) {
+    std::fprintf(stderr, "sluice queue: HTTP %d: %s", f->status, f->body.c_str());
+    return 1;
+  }
+  if (o.json) {
+    std::fputs(f->body.c_str(), stdout);
+    return 0;
+  }
+  json::value doc;
+  try {
+    doc = json::parse(f->body);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sluice queue: the admin API answered something else than JSON: %s\n",
+                 e.what());
+    return 1;
+  }
+  if (!doc.is_array() || doc.as_array().empty()) {
+    std::printf("no sites yet (nothing has been delivered or tried since the server started)\n");
+    return 0;
+  }
+  std::printf("%-34s %-10s %6s %7s %8s %7s %9s %9s %-9s %s\n", "SITE", "PROVIDER", "OPEN",
+              "LIMIT", "MAX", "READY", "RATE", "DELIVERED", "STATE", "LAST SIGNAL");
+  for (const auto& v : doc.as_array()) {
+    if (!v.is_object()) continue;
+    const auto& s = v.as_object();
+    std::string site = str(s, "site");
+    if (site.size() > 34) site = site.substr(0, 31) + "...";
+    std::string state = str(s, "suspended") == "yes" ? "suspended"
+                        : str(s, "held") == "yes"     ? "held"
+                        : str(s, "slow_start") == "yes" ? "slow-start"
+                        : str(s, "adaptive") == "yes"   ? "learning"
+                                                        : "fixed";
+    const std::string limit = str(s, "connection_limit");
+    const std::string max = str(s, "configured_connection_limit");
+    std::string signal = str(s, "last_signal");
+    if (!signal.empty()) signal = "[" + str(s, "last_category") + "] " + signal;
+    std::printf("%-34s %-10s %6s %7s %8s %7s %9s %9s %-9s %s\n", site.c_str(),
+                str(s, "provider").empty() ? "-" : str(s, "provider").c_str(),
+                str(s, "open_connections").c_str(), limit.c_str(), max.c_str(),
+                str(s, "ready").c_str(), rate(s, "message_rate_per_hour").c_str(),
+                str(s, "delivered").c_str(), state.c_str(), signal.c_str());
+    if (state == "suspended")
+      std::printf("%34s suspended until %s: %s\n", "", str(s, "suspended_until").c_str(),
+                  str(s, "suspend_reason").c_str());
+  }
+  return 0;
+}
+
+int queue_explain(const QueueOptions& o, const std::string& id) {
+  auto f = ask(o, "/api/v1/messages/" + id);
+  if (!f) return 1;
+  if (f->status == 404) {
+    std::fprintf(stderr, "sluice queue: no message %s in the queue (delivered, bounced, or never "
+                 "accepted)\n", id.c_str());
+    return 1;
+  }
+  if (f->status != 200) {
+    std::fprintf(stderr, "sluice queue: HTTP %d: %s", f->status, f->body.c_str());
+    return 1;
+  }
+  if (o.json) {
+    std::fputs(f->body.c_str(), stdout);
+    return 0;
+  }
+  json::value doc;
+  try {
+    doc = json::parse(f->body);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sluice queue: not JSON: %s\n", e.what());
+    return 1;
+  }
+  const auto& m = doc.as_object();
+  auto when = [](const std::string& ms) {
+    if (ms.empty()) return std::string("-");
+    const std::time_t t = std::stoll(ms) / 1000;
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return std::string(buf);
+  };
+  std::printf("message   %s\n", str(m, "id").c_str());
+  std::printf("from      <%s>\n", str(m, "sender").c_str());
+  std::printf("to        %s\n", str(m, "recipients").c_str());
+  std::printf("size      %s octets\n", str(m, "size").c_str());
+  std::printf("received  %s\n", when(str(m, "received_ms")).c_str());
+  std::printf("attempts  %s (throttle signals are not counted)\n", str(m, "attempts").c_str());
+  const json::value* q = m.if_contains("queue");
+  if (q && q->is_object()) {
+    const auto& qo = q->as_object();
+    std::printf("state     %s; waiting for %s job(s) at %s\n", str(qo, "state").c_str(),
+                str(qo, "outstanding").c_str(), str(qo, "jobs").c_str());
+  } else {
+    std::printf("state     scheduled; next attempt %s\n", when(str(m, "next_due_ms")).c_str());
+  }
+  std::printf("(sites and their limits: sluice queue sites)\n");
+  return 0;
+}
+
+}  // namespace sluice

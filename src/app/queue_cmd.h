@@ -1,0 +1,21 @@
+// `sluice queue …`: the operator's view of a running server, through its read-only admin API
+// on the [http] listener (src/http/admin.h).
+//   sluice queue sites [--json]    every shaping key: limits configured and learned, connections,
+//                                  last signal, suspension
+//   sluice queue explain ID        one message: envelope, attempts, next attempt, where it is
+#pragma once
+
+#include <string>
+
+namespace sluice {
+
+struct QueueOptions {
+  std::string config_path = "etc/sluice.toml";  // for [http] listen
+  std::string http;                             // "host:port", overrides the config
+  bool json = false;
+};
+
+int queue_sites(const QueueOptions& o);
+int queue_explain(const QueueOptions& o, const std::string& id);
+
+}  // namespace sluice
