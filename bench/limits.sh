@@ -10,10 +10,10 @@
 #                  sending when the limit falls
 #
 # Senders, each a fresh instance per run (empty queue), all reaching the simulator from 127.0.0.1:
-#   oracle     `sluice serve` told the limit: [delivery] max_connections_per_site = N (5 for
-#              drop, its limit after DROP_AT). What knowing the limit is worth
-#   sluice     `sluice serve` with its defaults (max_connections_per_site 10) except
-#              [queue] min_backoff = "30s" (default 5m: a retry would fall outside a short run)
+#   oracle     `sluice serve` told the limit: [shaping.domain."limits.test"] connection_limit = N,
+#              adaptive = false (5 for drop, its limit after DROP_AT). What knowing it is worth
+#   sluice     `sluice serve` with its defaults: [shaping] learns the limit (slow start from 2,
+#              connection_limit 32 as the maximum); nothing told
 #   postfix    a private Postfix instance (lib.sh) with a transport map to the simulator and
 #              Postfix's defaults otherwise (destination concurrency 20, slow start, backoff
 #              300 s, queue run every 300 s)
@@ -46,8 +46,11 @@
 #   CLIENTS         injecting smtp-source clients (default 5)
 #   MESSAGE_SIZE    body bytes per message (default 4096)
 #   LIMIT_STAGE     where the simulator refuses: banner (default), ehlo or mail
+#   TARPIT          the simulator's delay before each reply (default 5ms: about 20 ms per message
+#                   per connection, so that throughput is made of connections, as against a
+#                   distant receiver; "0ms": the injection is the bottleneck and N hardly matters)
 #   DROP_FROM DROP_TO DROP_AT   the drop provider: limit DROP_FROM, DROP_TO from DROP_AT (20 5 5s)
-#   SLUICE_MIN_BACKOFF          sluice's and the oracle's [queue] min_backoff (default "30s")
+#   SLUICE_MIN_BACKOFF          sluice's and the oracle's [queue] min_backoff (default: sluice's, 5m)
 #   SLUICE_BIN      sluice binary, also the simulator (default build/release/sluice)
 #   HARAKA_NODES    Haraka's smtp.ini nodes (default cpus)
 #   SIM_PORT POSTFIX_PORT HARAKA_PORT SLUICE_PORT SLUICE_HTTP_PORT   (2950 2626 2930 2828 2829)
@@ -68,7 +71,7 @@ BENCH_NAME=limits
 source "$ROOT/bench/lib.sh"
 
 repro=$(repro_command bench/limits.sh QUICK MESSAGES CAP PROVIDERS SENDERS CLIENTS MESSAGE_SIZE \
-  LIMIT_STAGE DROP_FROM DROP_TO DROP_AT SLUICE_MIN_BACKOFF SLUICE_BIN HARAKA_NODES SIM_PORT \
+  LIMIT_STAGE TARPIT DROP_FROM DROP_TO DROP_AT SLUICE_MIN_BACKOFF SLUICE_BIN HARAKA_NODES SIM_PORT \
   POSTFIX_PORT HARAKA_PORT SLUICE_PORT SLUICE_HTTP_PORT)
 
 QUICK=${QUICK:-0}
@@ -82,8 +85,9 @@ SENDERS=${SENDERS:-"oracle sluice postfix haraka"}
 CLIENTS=${CLIENTS:-5}
 MESSAGE_SIZE=${MESSAGE_SIZE:-4096}
 LIMIT_STAGE=${LIMIT_STAGE:-banner}
+TARPIT=${TARPIT:-5ms}
 DROP_FROM=${DROP_FROM:-20}; DROP_TO=${DROP_TO:-5}; DROP_AT=${DROP_AT:-5s}
-SLUICE_MIN_BACKOFF=${SLUICE_MIN_BACKOFF:-30s}
+SLUICE_MIN_BACKOFF=${SLUICE_MIN_BACKOFF:-}
 SLUICE_BIN=${SLUICE_BIN:-build/release/sluice}
 HARAKA_NODES=${HARAKA_NODES:-cpus}
 SIM_PORT=${SIM_PORT:-2950}
@@ -149,6 +153,7 @@ listen = "127.0.0.1:$SIM_PORT"
 connection_limit = $limit
 limit_stage = "$LIMIT_STAGE"
 limit_reply = "$LIMIT_REPLY"
+tarpit = "$TARPIT"
 $schedule
 EOF
 }
@@ -245,17 +250,22 @@ start_sender() {
     oracle|sluice)
       rm -rf "$WORK/sluice"
       sluice_usable || { START_WHY=$SLUICE_STATE; return 1; }
-      local more="[queue]
-min_backoff = \"$SLUICE_MIN_BACKOFF\""
-      if [[ $s == oracle ]]; then
-        more+="
+      local more=""
+      if [[ -n $SLUICE_MIN_BACKOFF ]]; then
+        more+="[queue]
+min_backoff = \"$SLUICE_MIN_BACKOFF\"
 
-[delivery]
-max_connections_per_site = $(provider_limit "$p")"
+"
       fi
-      more+="
+      if [[ $s == oracle ]]; then
+        # Told the limit: exactly N connections, no learning (the issue's oracle shape).
+        more+="[shaping.domain.\"$DOMAIN\"]
+connection_limit = $(provider_limit "$p")
+adaptive = false
 
-[route.\"$DOMAIN\"]
+"
+      fi
+      more+="[route.\"$DOMAIN\"]
 host = \"127.0.0.1\"
 port = $SIM_PORT"
       write_sluice_toml "" "$more"
@@ -501,7 +511,8 @@ report=$RESULTS_DIR/limits-$(date -u +%Y-%m-%d)$suffix.md
   echo
   echo "Each sender gets $MESSAGES messages for $DOMAIN, routed to \`sluice sim\`, whose provider"
   echo "refuses (\`$LIMIT_REPLY\` at the $LIMIT_STAGE stage) a connection from an IP that already"
-  echo "has N open. The oracle is sluice told N; the others are not told. Each run is capped at"
+  echo "has N open, and answers each command after $TARPIT (tarpit: a receiver that takes time, so"
+  echo "throughput is made of connections). The oracle is sluice told N; the others are not told. Each run is capped at"
   echo "$CAP s from the start of the injection. Figures compare senders within this run only."
   echo
   echo "- date: $date_utc"
@@ -569,10 +580,10 @@ report=$RESULTS_DIR/limits-$(date -u +%Y-%m-%d)$suffix.md
   echo
   echo "The senders, each a fresh instance per run (empty queue), from 127.0.0.1:"
   echo
-  echo "- oracle: \`sluice serve\` with [delivery] max_connections_per_site = N (for the drop provider:"
-  echo "  $DROP_TO, its limit after $DROP_AT), [queue] min_backoff = \"$SLUICE_MIN_BACKOFF\", the route"
-  echo "- sluice: \`sluice serve\` with its defaults but [queue] min_backoff = \"$SLUICE_MIN_BACKOFF\" (default"
-  echo "  5m, which would put every retry beyond a short run) and the route"
+  echo "- oracle: \`sluice serve\` with [shaping.domain.\"$DOMAIN\"] connection_limit = N, adaptive = false"
+  echo "  (for the drop provider: $DROP_TO, its limit after $DROP_AT)${SLUICE_MIN_BACKOFF:+, [queue] min_backoff = \"$SLUICE_MIN_BACKOFF\"}, the route"
+  echo "- sluice: \`sluice serve\` with its defaults (adaptive shaping: slow start from 2 connections, at"
+  echo "  most 32)${SLUICE_MIN_BACKOFF:+, [queue] min_backoff = \"$SLUICE_MIN_BACKOFF\"} and the route"
   echo "- postfix: a private instance, Postfix's defaults but a transport map to the simulator (the"
   echo "  same private-instance settings as relay.sh: loopback only, own queue, log to a file)"
   echo "- haraka: a private instance as in relay.sh (relay ACL 127.0.0.0/8, outbound queue on disk,"

@@ -46,7 +46,7 @@
 #   HARAKA_NODES        Haraka's smtp.ini nodes (default cpus: one worker per core; Haraka: 1)
 #   SLUICE_BIN          sluice binary (default build/release/sluice)
 #   POSTFIX_CONCURRENCY Postfix's default_destination_concurrency_limit (default 50; Postfix: 20)
-#   SLUICE_SITE_CONNECTIONS  sluice's [delivery] max_connections_per_site (default 50, the same
+#   SLUICE_SITE_CONNECTIONS  sluice's [shaping.default] connection_limit (default 50, the same
 #                       parallelism as Postfix; empty: sluice's own default)
 #   RUN_TIMEOUT         seconds allowed for one smtp-source run (default 120)
 #   DELIVERY_TIMEOUT    seconds the sink may take beyond that to receive everything (default 120)
@@ -162,12 +162,12 @@ host = \"127.0.0.1\"
 port = $SINK_PORT"
   local smtp="max_connections_per_ip = 200"
   if [[ -n $SLUICE_SITE_CONNECTIONS ]]; then
-    write_sluice_toml "$smtp" "[delivery]
-max_connections_per_site = $SLUICE_SITE_CONNECTIONS
+    write_sluice_toml "$smtp" "[shaping.default]
+connection_limit = $SLUICE_SITE_CONNECTIONS
 
 $route"
     if ! sluice_check_config; then
-      SLUICE_NOTE="[delivery] max_connections_per_site refused ($(head -1 "$WORK/sluice/check-config.out")); sluice's default used"
+      SLUICE_NOTE="[shaping.default] connection_limit refused ($(head -1 "$WORK/sluice/check-config.out")); sluice's default used"
       log "sluice: $SLUICE_NOTE"
       write_sluice_toml "$smtp" "$route"
     fi
