@@ -140,6 +140,35 @@ class LearnsTheConnectionLimit(unittest.TestCase):
             sim.close()
 
 
+class LearnsTheMessageRate(unittest.TestCase):
+    def test_a_rate_limited_receiver_gets_a_paced_steady_stream(self):
+        sim = Sim({"paced": {"message_rate": "40/s"}})
+        routes = {"paced.test": {"host": "127.0.0.1", "port": sim.ports["paced"]}}
+        h = Held(routes, 120, "paced.test")
+        try:
+            server = h.deliver()
+            deliveries = server.wait_count("Delivery", 120, timeout=60)
+            self.assertEqual(len({r["id"] for r in deliveries}), 120)
+            self.assertTrue(all(r["attempt"] == 1 for r in deliveries))
+            stats = sim.stats("paced")
+            self.assertEqual(stats["duplicate_message_ids"], 0)
+            records = server.log_records()
+            changes = [r for r in records if r.get("event") == "ThrottleChange"
+                       and r.get("limit") == "message_rate"]
+            self.assertTrue(changes, "no message_rate change")
+            self.assertEqual(changes[0]["category"], "rate-limit")
+            learned = float(changes[-1]["to"].split("/")[0])
+            self.assertLessEqual(learned, 40.0)
+            refused = [r for r in records if r.get("event") == "TransientFailure"]
+            self.assertTrue(all(r["category"] == "rate-limit" and not r["charged"]
+                                for r in refused))
+            # Paced, not hammering: refusals are a small share of what was delivered.
+            self.assertLess(len(refused), 60)
+        finally:
+            h.close()
+            sim.close()
+
+
 class Reputation(unittest.TestCase):
     def test_a_reputation_deferral_suspends_the_key_and_parks_its_messages_uncharged(self):
         sim = Sim({"blocking": {"blocked_ips": ["127.0.0.1"]}})

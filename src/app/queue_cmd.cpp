@@ -65,8 +65,12 @@ bool endpoint(const QueueOptions& o, config::Endpoint& ep) {
   return true;
 }
 
-// GETs target; prints why and returns nullopt when it fails.
-std::optional<Fetched> ask(const QueueOptions& o, const std::string& target) {
+// GETs target and parses its JSON. With --json the body is printed as it came. Returns nullopt
+// when there is nothing more to do; `rc` is then the exit code (0 after --json, 1 on failure,
+// with the reason printed; `missing` is what a 404 means).
+std::optional<json::value> fetch_json(const QueueOptions& o, const std::string& target,
+                                      const std::string& missing, int& rc) {
+  rc = 1;
   config::Endpoint ep;
   if (!endpoint(o, ep)) return std::nullopt;
   Fetched f = get(ep, target);
@@ -76,7 +80,26 @@ std::optional<Fetched> ask(const QueueOptions& o, const std::string& target) {
                  ep.str().c_str(), target.c_str(), f.error.c_str());
     return std::nullopt;
   }
-  return f;
+  if (f.status == 404 && !missing.empty()) {
+    std::fprintf(stderr, "sluice queue: %s\n", missing.c_str());
+    return std::nullopt;
+  }
+  if (f.status != 200) {
+    std::fprintf(stderr, "sluice queue: HTTP %d: %s", f.status, f.body.c_str());
+    return std::nullopt;
+  }
+  if (o.json) {
+    std::fputs(f.body.c_str(), stdout);
+    rc = 0;
+    return std::nullopt;
+  }
+  try {
+    return json::parse(f.body);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sluice queue: the admin API answered something else than JSON: %s\n",
+                 e.what());
+    return std::nullopt;
+  }
 }
 
 std::string str(const json::object& o, const char* key) {
@@ -101,24 +124,10 @@ std::string rate(const json::object& o, const char* key) {
 }  // namespace
 
 int queue_sites(const QueueOptions& o) {
-  auto f = ask(o, "/api/v1/sites");
-  if (!f) return 1;
-  if (f->status != 200) {
-    std::fprintf(stderr, "sluice queue: HTTP %d: %s", f->status, f->body.c_str());
-    return 1;
-  }
-  if (o.json) {
-    std::fputs(f->body.c_str(), stdout);
-    return 0;
-  }
-  json::value doc;
-  try {
-    doc = json::parse(f->body);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sluice queue: the admin API answered something else than JSON: %s\n",
-                 e.what());
-    return 1;
-  }
+  int rc = 0;
+  auto fetched = fetch_json(o, "/api/v1/sites", "", rc);
+  if (!fetched) return rc;
+  const json::value& doc = *fetched;
   if (!doc.is_array() || doc.as_array().empty()) {
     std::printf("no sites yet (nothing has been delivered or tried since the server started)\n");
     return 0;
@@ -152,29 +161,14 @@ int queue_sites(const QueueOptions& o) {
 }
 
 int queue_explain(const QueueOptions& o, const std::string& id) {
-  auto f = ask(o, "/api/v1/messages/" + id);
-  if (!f) return 1;
-  if (f->status == 404) {
-    std::fprintf(stderr, "sluice queue: no message %s in the queue (delivered, bounced, or never "
-                 "accepted)\n", id.c_str());
-    return 1;
-  }
-  if (f->status != 200) {
-    std::fprintf(stderr, "sluice queue: HTTP %d: %s", f->status, f->body.c_str());
-    return 1;
-  }
-  if (o.json) {
-    std::fputs(f->body.c_str(), stdout);
-    return 0;
-  }
-  json::value doc;
-  try {
-    doc = json::parse(f->body);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sluice queue: not JSON: %s\n", e.what());
-    return 1;
-  }
-  const auto& m = doc.as_object();
+  int rc = 0;
+  auto fetched = fetch_json(o, "/api/v1/messages/" + id,
+                            "no message " + id +
+                                " in the queue (delivered, bounced, or never accepted)",
+                            rc);
+  if (!fetched) return rc;
+  if (!fetched->is_object()) return 1;
+  const auto& m = fetched->as_object();
   auto when = [](const std::string& ms) {
     if (ms.empty()) return std::string("-");
     const std::time_t t = std::stoll(ms) / 1000;

@@ -1,7 +1,5 @@
 #include "classify/classifier.h"
 
-#include <toml++/toml.h>
-
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +8,7 @@
 #include <utility>
 
 #include "config/config.h"
+#include "config/config_reader.h"
 #include "core/text.h"
 
 namespace sluice::embedded {
@@ -195,13 +194,9 @@ const Classifier& Classifier::builtin() {
 }
 
 Result<Classifier> Classifier::parse(std::string_view text, const std::string& name) {
-  toml::table root;
-  try {
-    root = toml::parse(text, name);
-  } catch (const toml::parse_error& e) {
-    return error(name + ":" + std::to_string(e.source().begin.line) + ": " +
-                 std::string(e.description()));
-  }
+  auto parsed = config::parse_toml_data(text, name);
+  if (!parsed) return Unexpected<Error>{parsed.error()};
+  const toml::table& root = *parsed;
   for (const auto& [key, node] : root) {
     if (key.str() != "rule") {
       return error(name + ":" + std::to_string(node.source().begin.line) + ": unknown key '" +

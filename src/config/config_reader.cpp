@@ -55,6 +55,13 @@ std::optional<toml::table> parse_toml(std::string_view text, const std::string& 
   }
 }
 
+Result<toml::table> parse_toml_data(std::string_view text, const std::string& name) {
+  std::vector<ConfigError> errors;
+  auto t = parse_toml(text, name, errors);
+  if (!t) return error(name + ":" + std::to_string(errors[0].line) + ": " + errors[0].message);
+  return std::move(*t);
+}
+
 Section::Section(const toml::table* table, std::string prefix, std::string file,
                  std::vector<ConfigError>* errors)
     : table_(table), prefix_(std::move(prefix)), file_(std::move(file)), errors_(errors) {}

@@ -24,6 +24,10 @@ namespace sluice::config {
 std::optional<toml::table> parse_toml(std::string_view text, const std::string& name,
                                       std::vector<ConfigError>& errors);
 
+// The same for data files outside the configuration (provider and classification rules): the
+// error is "NAME:LINE: description".
+Result<toml::table> parse_toml_data(std::string_view text, const std::string& name);
+
 class Section {
  public:
   // `table` may be null (section absent: every field keeps its default).

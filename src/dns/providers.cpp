@@ -1,8 +1,7 @@
 #include "dns/providers.h"
 
-#include <toml++/toml.h>
-
 #include "config/config.h"
+#include "config/config_reader.h"
 #include "core/text.h"
 
 namespace sluice::dns {
@@ -26,13 +25,9 @@ Result<Providers> Providers::load(const std::string& path) {
 
 Result<Providers> Providers::parse(std::string_view text, const std::string& name) {
   Providers p;
-  toml::table root;
-  try {
-    root = toml::parse(text, name);
-  } catch (const toml::parse_error& e) {
-    return error(name + ":" + std::to_string(e.source().begin.line) + ": " +
-                 std::string(e.description()));
-  }
+  auto parsed = config::parse_toml_data(text, name);
+  if (!parsed) return Unexpected<Error>{parsed.error()};
+  const toml::table& root = *parsed;
   const toml::array* list = root["provider"].as_array();
   if (!list) return error(name + ": expected [[provider]] tables");
   for (const toml::node& n : *list) {

@@ -111,6 +111,7 @@ class Manager final : public Intake, public outbound::JobSource {
   struct Take {
     std::optional<outbound::Job> job;
     int64_t wait_ms = 0;  // message pacing: ask again after this long
+    int64_t idle_ms = 0;  // the key's idle_timeout: how long a connection may wait
   };
   Take take_next(const std::string& site, uint32_t done);
   std::optional<outbound::Job> take_job(Site& site);

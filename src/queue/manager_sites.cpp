@@ -186,8 +186,9 @@ Manager::Take Manager::take_next(const std::string& site_name, uint32_t done) {
   const int64_t now = now_ms();
   if (site.ready.empty() || done >= site.ctl->max_deliveries() || site.ctl->suspended(now))
     return {};
-  if (const int64_t wait = site.ctl->take_message(now)) return Take{std::nullopt, wait};
-  return Take{take_job(site), 0};
+  const int64_t idle = site.ctl->limits().idle_timeout.count();
+  if (const int64_t wait = site.ctl->take_message(now)) return Take{std::nullopt, wait, idle};
+  return Take{take_job(site), 0, idle};
 }
 
 asio::awaitable<std::optional<outbound::Job>> Manager::next_job(const std::string& site,
@@ -195,12 +196,11 @@ asio::awaitable<std::optional<outbound::Job>> Manager::next_job(const std::strin
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer pause(ex);
   int64_t waited = 0;
-  const int64_t idle = options_.shaping.defaults.idle_timeout.count();
   for (;;) {
     // Named, not a temporary inside the co_await: GCC 12 destroys such temporaries twice.
     auto take = [this, site, done] { return take_next(site, done); };
     Take t = co_await net::run_on(strand_, std::move(take), asio::use_awaitable);
-    if (t.job || t.wait_ms <= 0 || waited + t.wait_ms > std::max<int64_t>(idle, 1000))
+    if (t.job || t.wait_ms <= 0 || waited + t.wait_ms > t.idle_ms)
       co_return std::move(t.job);
     // Message pacing: this connection waits for the key's next slot instead of closing.
     pause.expires_after(std::chrono::milliseconds(t.wait_ms));
@@ -315,11 +315,16 @@ void Manager::apply_signal(Site& site, const classify::Verdict& v, const Recipie
       break;
     }
     case Action::kReduceRate: {
-      const double window = kRecentMs / 1000.0;
+      // What was delivered in the last few seconds, over the span it took (at least 1 s): a
+      // key that has just started is not credited with the seconds before it.
       size_t n = 0;
-      for (auto t = site.recent.rbegin(); t != site.recent.rend() && *t >= now - kRecentMs; ++t)
+      int64_t oldest = now;
+      for (auto t = site.recent.rbegin(); t != site.recent.rend() && *t >= now - kRecentMs; ++t) {
         ++n;
-      change = site.ctl->on_rate_limit(now, static_cast<double>(n) / window);
+        oldest = *t;
+      }
+      const double span = std::max<double>(1000.0, static_cast<double>(now - oldest)) / 1000.0;
+      change = site.ctl->on_rate_limit(now, static_cast<double>(n) / span);
       break;
     }
     case Action::kReduceDeliveries:

@@ -91,6 +91,14 @@ config::ShapingLimits limits(uint32_t max, bool adaptive = true) {
   return l;
 }
 
+// A key whose slow start has reached the maximum, decaying one step per hour.
+config::ShapingTuning warm_tuning() {
+  config::ShapingTuning tuning;
+  tuning.initial_connections = 32;
+  tuning.decay = Duration(3'600'000);
+  return tuning;
+}
+
 TEST(Controller, ConvergesToAnUnknownLimitForEveryNFrom1To100) {
   const config::ShapingTuning tuning;
   for (uint32_t n = 1; n <= 100; ++n) {
@@ -256,9 +264,7 @@ TEST(Controller, DeliveriesPerConnectionLearnedFromTheSignal) {
 }
 
 TEST(Controller, LearnedStateRoundTripsAndDecaysWhileAway) {
-  config::ShapingTuning tuning;
-  tuning.initial_connections = 32;
-  tuning.decay = Duration(3'600'000);
+  const config::ShapingTuning tuning = warm_tuning();
   Controller c(limits(32), tuning, 0);
   c.on_connection_limit(1000, 4);
   c.on_rate_limit(1000, 50);
@@ -289,9 +295,7 @@ TEST(Controller, LearnedStateRoundTripsAndDecaysWhileAway) {
 }
 
 TEST(Controller, LiveDecayRaisesTheLimitAfterQuietHours) {
-  config::ShapingTuning tuning;
-  tuning.initial_connections = 32;
-  tuning.decay = Duration(3'600'000);
+  const config::ShapingTuning tuning = warm_tuning();
   Controller c(limits(32), tuning, 0);
   c.on_connection_limit(0, 3);
   // Not waiting for anything (no probing), but decay still moves it.
