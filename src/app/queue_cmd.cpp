@@ -41,6 +41,8 @@ Fetched get(const config::Endpoint& ep, const std::string& target) {
     bhttp::read(stream, buf, res);
     f.status = static_cast<int>(res.result_int());
     f.body = std::move(res.body());
+  } catch (const boost::system::system_error& e) {
+    f.error = e.code().message();  // what() carries Asio's source location
   } catch (const std::exception& e) {
     f.error = e.what();
   }

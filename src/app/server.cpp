@@ -250,6 +250,7 @@ int Server::run() {
                 .str("commit", kCommit)
                 .str("config", s.cfg.source)
                 .str("smtp", s.cfg.smtp.listen.str())
+                .str("http", s.cfg.http.listen.str())
                 .boolean("starttls", s.tls != nullptr)
                 .boolean("auth", s.credentials != nullptr)
                 .num("threads", s.threads));
