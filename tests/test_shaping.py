@@ -189,8 +189,14 @@ class Reputation(unittest.TestCase):
             msg = json.loads(out.stdout)
             self.assertEqual(msg["attempts"], 0)
             self.assertGreater(msg["next_due_ms"], susp_ms(susp) + 3_500_000)
+            self.assertEqual(msg["queue"]["state"], "scheduled")
+            [dom] = msg["queue"]["domains"]
+            self.assertEqual(dom["domain"], "blocked.test")
+            self.assertTrue(dom["suspended"])
+            self.assertIn("[TS01]", dom["last_signal"])
             text = sluice_cli("queue", "explain", qid, "--http", f"127.0.0.1:{server.http_port}")
             self.assertIn("scheduled; next attempt", text.stdout)
+            self.assertIn("SUSPENDED until", text.stdout)
             sites = json.loads(sluice_cli("queue", "sites", "--http",
                                           f"127.0.0.1:{server.http_port}", "--json").stdout)
             self.assertTrue(sites[0]["suspended"])

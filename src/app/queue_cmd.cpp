@@ -187,12 +187,36 @@ int queue_explain(const QueueOptions& o, const std::string& id) {
   std::printf("received  %s\n", when(str(m, "received_ms")).c_str());
   std::printf("attempts  %s (throttle signals are not counted)\n", str(m, "attempts").c_str());
   const json::value* q = m.if_contains("queue");
-  if (q && q->is_object()) {
-    const auto& qo = q->as_object();
-    std::printf("state     %s; waiting for %s job(s) at %s\n", str(qo, "state").c_str(),
-                str(qo, "outstanding").c_str(), str(qo, "jobs").c_str());
+  const json::object* qo = q && q->is_object() ? &q->as_object() : nullptr;
+  if (qo && str(*qo, "state") == "in-flight") {
+    std::printf("state     being delivered: %s job(s) outstanding at %s\n",
+                str(*qo, "outstanding").c_str(), str(*qo, "job_sites").c_str());
   } else {
     std::printf("state     scheduled; next attempt %s\n", when(str(m, "next_due_ms")).c_str());
+  }
+  const json::value* ds = qo ? qo->if_contains("domains") : nullptr;
+  if (ds && ds->is_array()) {
+    for (const auto& v : ds->as_array()) {
+      if (!v.is_object()) continue;
+      const auto& d = v.as_object();
+      if (str(d, "site").empty()) {
+        std::printf("domain    %s: not resolved since the server started\n",
+                    str(d, "domain").c_str());
+        continue;
+      }
+      std::string state = str(d, "suspended") == "yes"
+                              ? "SUSPENDED until " + str(d, "suspended_until")
+                          : str(d, "held") == "yes" ? std::string("held after a refusal")
+                                                    : "open";
+      std::printf("domain    %s -> %s (%s): %s, %s/%s connections, %s ready\n",
+                  str(d, "domain").c_str(), str(d, "site").c_str(),
+                  str(d, "provider").empty() ? "-" : str(d, "provider").c_str(), state.c_str(),
+                  str(d, "open_connections").c_str(), str(d, "connection_limit").c_str(),
+                  str(d, "ready").c_str());
+      if (!str(d, "last_signal").empty())
+        std::printf("          last signal [%s] %s\n", str(d, "last_category").c_str(),
+                    str(d, "last_signal").c_str());
+    }
   }
   std::printf("(sites and their limits: sluice queue sites)\n");
   return 0;

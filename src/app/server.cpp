@@ -225,9 +225,8 @@ Status Server::Impl::start() {
     auto id = spool::parse_id(id_text);
     auto meta = id ? spool->read_meta(*id) : Result<spool::MessageMeta>(Unexpected(Error{""}));
     if (!meta) return done(std::string());
-    manager->message_json(*id, [meta = std::move(*meta), done](std::string queue) {
-      done(spool::meta_json(meta, queue));
-    });
+    const spool::MessageMeta m = std::move(*meta);
+    manager->message_json(m, [m, done](std::string queue) { done(spool::meta_json(m, queue)); });
   };
   admin = std::make_unique<http::AdminServer>(ioc, std::move(sources));
   if (auto st = admin->start(cfg.http.listen); !st) return st;

@@ -83,9 +83,10 @@ class Manager final : public Intake, public outbound::JobSource {
   // Every shaping key's configured and learned limits, open connections, last signal and
   // suspension, as a JSON array (the admin API); `done` runs on the manager's strand.
   void sites_json(std::function<void(std::string)> done);
-  // One message: where it is (scheduled, in flight, its jobs and their sites) as a JSON object,
-  // or "" when the manager does not know it (it may still be in the spool).
-  void message_json(spool::MessageId id, std::function<void(std::string)> done);
+  // Where the queue has one (spooled) message and what holds it, as a JSON object: in flight
+  // (its jobs and their sites) or scheduled, and for each recipient domain the site it lands on
+  // with that site's state (limit, suspension, last signal). `done` runs on the strand.
+  void message_json(const spool::MessageMeta& meta, std::function<void(std::string)> done);
 
   // Stops opening connections and handing out jobs; open connections finish their current
   // transaction. `done` runs (on the strand) once no connection is left.

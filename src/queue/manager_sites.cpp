@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "core/json.h"
+#include "core/text.h"
 #include "net/post.h"
 #include "observe/event_log.h"
 #include "queue/manager.h"
@@ -460,25 +461,65 @@ void Manager::sites_json(std::function<void(std::string)> done) {
   });
 }
 
-void Manager::message_json(spool::MessageId id, std::function<void(std::string)> done) {
-  asio::post(strand_, [this, id, done = std::move(done)] {
-    auto it = in_flight_.find(id);
-    if (it == in_flight_.end()) {
-      done(std::string());  // scheduled (the spool says when) or unknown
-      return;
-    }
-    const InFlight& m = *it->second;
-    std::string jobs = "[";
-    for (const auto& [token, ref] : jobs_) {
-      if (ref.id != id) continue;
-      if (jobs.size() > 1) jobs.push_back(',');
-      jobs += "{\"site\":";
-      append_json_string(jobs, ref.site);
-      jobs += "}";
-    }
-    jobs.push_back(']');
+void Manager::message_json(const spool::MessageMeta& meta,
+                           std::function<void(std::string)> done) {
+  std::vector<std::string> domains;
+  for (const auto& r : meta.recipients) {
+    const size_t at = r.address.rfind('@');
+    std::string d = at == std::string::npos ? std::string() : to_lower(r.address.substr(at + 1));
+    if (!d.empty() && std::find(domains.begin(), domains.end(), d) == domains.end())
+      domains.push_back(std::move(d));
+  }
+  asio::post(strand_, [this, id = meta.id, domains = std::move(domains),
+                       done = std::move(done)] {
+    const int64_t now = now_ms();
     JsonLine j;
-    j.str("state", "in-flight").unum("outstanding", m.outstanding).raw("jobs", jobs);
+    auto it = in_flight_.find(id);
+    j.str("state", it != in_flight_.end() ? "in-flight" : "scheduled");
+    if (it != in_flight_.end()) {
+      std::string jobs = "[";
+      for (const auto& [token, ref] : jobs_) {
+        if (ref.id != id) continue;
+        if (jobs.size() > 1) jobs.push_back(',');
+        append_json_string(jobs, ref.site);
+      }
+      jobs.push_back(']');
+      j.unum("outstanding", it->second->outstanding).raw("job_sites", jobs);
+    }
+    // Each recipient domain's site, as far as this server has met it.
+    std::string sites = "[";
+    for (const auto& d : domains) {
+      const Site* found = nullptr;
+      for (const auto& [name, ptr] : sites_) {
+        if (std::find(ptr->domains.begin(), ptr->domains.end(), d) != ptr->domains.end()) {
+          found = ptr.get();
+          break;
+        }
+      }
+      if (sites.size() > 1) sites.push_back(',');
+      JsonLine e;
+      e.str("domain", d);
+      if (found) {
+        const shaping::Controller& c = *found->ctl;
+        e.str("site", found->name)
+            .str("provider", found->dest.provider)
+            .unum("connection_limit", c.connection_limit())
+            .unum("open_connections", found->connections)
+            .unum("ready", found->ready.size())
+            .boolean("held", now < c.hold_until_ms())
+            .boolean("suspended", c.suspended(now))
+            .str("suspended_until", c.suspended(now) ? iso_ms(c.suspended_until_ms()) : "")
+            .str("last_signal", found->last_signal)
+            .str("last_category", found->last_category);
+      } else {
+        e.str("site", "");  // not resolved since the server started
+      }
+      std::string obj = e.finish();
+      obj.pop_back();
+      sites += obj;
+    }
+    sites.push_back(']');
+    j.raw("domains", sites);
     std::string out = j.finish();
     out.pop_back();
     done(std::move(out));
