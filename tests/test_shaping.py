@@ -10,6 +10,7 @@ records and stats (inotify), bounded.
 import json
 import smtplib
 import subprocess
+import time
 import unittest
 
 import harness
@@ -107,15 +108,28 @@ class LearnsTheConnectionLimit(unittest.TestCase):
             self.assertIn("connection-limit", table.stdout)
             self.assertEqual(server.stop(), 0)
 
-            # Restart: the learned limit comes back from the spool database (no slow start).
-            again = harness.Sluice(directory=h.held.dir, routes=routes, queue={"hold": False})
+            # Restart: the learned limit comes back from the spool database (no slow start); an
+            # idle site leaves memory (forget_after) and comes back with what it learned.
+            again = harness.Sluice(directory=h.held.dir, routes=routes, queue={"hold": False},
+                                   shaping={"forget_after": "1s"})
             again.start()
             try:
                 inject(again.port, 1, "limited.test", prefix="after")
                 again.wait_records(lambda r: r.get("event") == "Delivery", "a delivery")
-                out = sluice_cli("queue", "sites", "--http", f"127.0.0.1:{again.http_port}",
-                                 "--json")
-                [site] = json.loads(out.stdout)
+                sites = lambda: json.loads(sluice_cli(
+                    "queue", "sites", "--http", f"127.0.0.1:{again.http_port}", "--json").stdout)
+                [site] = sites()
+                self.assertEqual(site["connection_limit"], 3)
+                self.assertFalse(site["slow_start"])
+                # Idle, it is forgotten (bounded wait: the tick runs every second) …
+                deadline = time.monotonic() + TIMEOUT
+                while sites() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                self.assertEqual(sites(), [])
+                # … and the next message brings it back with its learned limit.
+                inject(again.port, 1, "limited.test", prefix="later")
+                again.wait_count("Delivery", 2)
+                [site] = sites()
                 self.assertEqual(site["connection_limit"], 3)
                 self.assertFalse(site["slow_start"])
             finally:

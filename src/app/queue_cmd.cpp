@@ -200,7 +200,7 @@ int queue_explain(const QueueOptions& o, const std::string& id) {
       if (!v.is_object()) continue;
       const auto& d = v.as_object();
       if (str(d, "site").empty()) {
-        std::printf("domain    %s: not resolved since the server started\n",
+        std::printf("domain    %s: no site being delivered to (resolved when it is due)\n",
                     str(d, "domain").c_str());
         continue;
       }

@@ -87,6 +87,7 @@ void read_shaping_section(const toml::table& root, const std::string& file, Shap
   s.duration("max_suspend", tu.max_suspend, milliseconds(1000), milliseconds(604'800'000));
   s.duration("decay", tu.decay, milliseconds(1000), milliseconds(604'800'000));
   s.duration("greylist_retry", tu.greylist_retry, milliseconds(1000), milliseconds(86'400'000));
+  s.duration("forget_after", tu.forget_after, milliseconds(1000), milliseconds(604'800'000));
   for (const char* k : {"default", "provider", "site", "domain"}) s.known(k);
   s.finish();
 

@@ -126,6 +126,7 @@ struct ShapingTuning {
   Duration max_suspend{14'400'000};  // repeated suspensions double, up to this
   Duration decay{3'600'000};         // learned limits rise by one step per this, toward probing
   Duration greylist_retry{300'000};  // a greylisted message is retried after this
+  Duration forget_after{600'000};    // an idle site leaves memory after this (state is kept)
   friend bool operator==(const ShapingTuning&, const ShapingTuning&) = default;
 };
 

@@ -34,13 +34,7 @@ Manager::Manager(asio::io_context& ioc, ManagerOptions options, spool::Spool& sp
       }()),
       strand_(asio::make_strand(ioc)),
       timer_(strand_),
-      tick_timer_(strand_) {
-  // Learned shaping state from earlier runs; applied when a key's site is first seen.
-  const std::string prefix(kShapingStatePrefix);
-  if (auto st = spool_.read_state(prefix); st.ok()) {
-    for (auto& [k, v] : *st) restored_[k.substr(prefix.size())] = std::move(v);
-  }
-}
+      tick_timer_(strand_) {}
 
 Manager::~Manager() = default;
 

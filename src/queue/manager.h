@@ -146,7 +146,6 @@ class Manager final : public Intake, public outbound::JobSource {
   ScheduledQueue queue_;
   std::unordered_map<spool::MessageId, std::unique_ptr<InFlight>> in_flight_;
   std::unordered_map<std::string, std::unique_ptr<Site>> sites_;
-  std::unordered_map<std::string, std::string> restored_;  // learned state read at start-up
   boost::asio::steady_timer tick_timer_;
   struct JobRef {
     spool::MessageId id;

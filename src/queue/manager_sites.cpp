@@ -50,9 +50,14 @@ Manager::Site& Manager::site_for(const dns::Destination& d, const std::string& d
     s.key = options_.delivery.source_ip + "|" + d.site;
     s.ctl = std::make_unique<shaping::Controller>(limits, options_.shaping.tuning, now_ms());
     s.wake = std::make_unique<asio::steady_timer>(strand_);
-    if (auto it = restored_.find(s.key); it != restored_.end()) {
-      if (auto l = shaping::Learned::decode(it->second)) s.ctl->restore(*l, now_ms());
-      restored_.erase(it);
+    // What an earlier run (or this one, before the site was forgotten) learned about it.
+    std::string key(kShapingStatePrefix);
+    key += s.key;
+    if (auto st = spool_.read_state(key); st.ok()) {
+      for (const auto& [k, v] : *st) {
+        if (k != key) continue;  // a longer key with this one as its prefix
+        if (auto l = shaping::Learned::decode(v)) s.ctl->restore(*l, now_ms());
+      }
     }
   } else if (options_.shaping.domains.count(domain)) {
     ptr->ctl->set_limits(limits);  // a domain override applies to the site it lands on
@@ -104,7 +109,9 @@ void Manager::wake_at(Site& site, int64_t at_ms) {
   if (stopping_ || (site.wake_at_ms && site.wake_at_ms <= at_ms)) return;
   site.wake_at_ms = at_ms;
   site.wake->expires_after(std::chrono::milliseconds(std::max<int64_t>(0, at_ms - now_ms())));
-  Site* s = &site;  // sites are never removed while the manager lives
+  // A site is forgotten (tick) only with no wake pending (wake_at_ms == 0); destroying its timer
+  // cancels a wait, and the handler touches the site only when the wait succeeded.
+  Site* s = &site;
   site.wake->async_wait([this, s](const boost::system::error_code& ec) {
     if (ec) return;
     s->wake_at_ms = 0;
@@ -115,8 +122,8 @@ void Manager::wake_at(Site& site, int64_t at_ms) {
 void Manager::tick() {
   if (stopping_) return;
   const int64_t now = now_ms();
-  for (auto& [name, ptr] : sites_) {
-    Site& s = *ptr;
+  for (auto it = sites_.begin(); it != sites_.end();) {
+    Site& s = *it->second;
     const bool waiting = !s.ready.empty();
     const bool full = s.connections >= s.ctl->connection_limit();
     if (auto c = s.ctl->tick(now, waiting, full)) {
@@ -124,6 +131,20 @@ void Manager::tick() {
       save_learned(s);
     }
     if (waiting) open_connections(s);
+    // A site with nothing open, nothing waiting and no timer for a while leaves memory; its
+    // learned state is in the spool database and comes back when the site is seen again.
+    const bool idle = s.connections == 0 && s.ready.empty() && s.wake_at_ms == 0 &&
+                      !s.ctl->suspended(now);
+    if (!idle) {
+      s.idle_since_ms = 0;
+    } else if (s.idle_since_ms == 0) {
+      s.idle_since_ms = now;
+    } else if (now - s.idle_since_ms > options_.shaping.tuning.forget_after.count()) {
+      if (!s.ctl->in_slow_start()) save_learned(s);
+      it = sites_.erase(it);
+      continue;
+    }
+    ++it;
   }
   tick_timer_.expires_after(std::chrono::milliseconds(kTickMs));
   tick_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -512,7 +533,7 @@ void Manager::message_json(const spool::MessageMeta& meta,
             .str("last_signal", found->last_signal)
             .str("last_category", found->last_category);
       } else {
-        e.str("site", "");  // not resolved since the server started
+        e.str("site", "");  // not being delivered to now
       }
       std::string obj = e.finish();
       obj.pop_back();

@@ -44,6 +44,7 @@ struct Manager::Site {
   std::string last_signal;  // the reply ("421 4.7.0 …")
   std::string last_category, last_rule, last_stage;
   int64_t last_signal_ms = 0;
+  int64_t idle_since_ms = 0;  // nothing open and nothing waiting since then; 0: busy
 };
 
 }  // namespace sluice::queue
