@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include "config/config.h"
 
@@ -29,9 +31,13 @@ Fetched get(const config::Endpoint& ep, const std::string& target) {
   try {
     boost::asio::io_context ioc;
     boost::beast::tcp_stream stream(ioc);
-    stream.expires_after(std::chrono::seconds(10));
     boost::asio::ip::tcp::resolver resolver(ioc);
     stream.connect(resolver.resolve(ep.host, std::to_string(ep.port)));
+    // Synchronous reads and writes ignore the stream's expiry: bound them in the kernel.
+    const timeval tv{10, 0};
+    const int fd = stream.socket().native_handle();
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     bhttp::request<bhttp::empty_body> req{bhttp::verb::get, target, 11};
     req.set(bhttp::field::host, ep.str());
     req.set(bhttp::field::user_agent, "sluice-queue");

@@ -105,7 +105,9 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
     co_return make(bhttp::status::not_found, error_json(msg), v, ka);
   }
 
-  asio::awaitable<void> session(std::shared_ptr<beast::tcp_stream> ptr) {
+  // `self` keeps the server's state alive as long as a connection uses it.
+  asio::awaitable<void> session([[maybe_unused]] std::shared_ptr<Impl> self,
+                                std::shared_ptr<beast::tcp_stream> ptr) {
     beast::tcp_stream& stream = *ptr;
     beast::flat_buffer buf;
     for (;;) {
@@ -144,8 +146,9 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
     for (;;) {
-      auto [ec, sock] = co_await acceptor.async_accept(asio::make_strand(ioc),
-                                                       asio::as_tuple(asio::use_awaitable));
+      // Named: GCC 12 may destroy non-trivial temporaries of a co_await expression twice.
+      auto strand = asio::make_strand(ioc);
+      auto [ec, sock] = co_await acceptor.async_accept(strand, asio::as_tuple(asio::use_awaitable));
       if (stopping) break;
       if (ec) {
         if (ec == asio::error::operation_aborted) break;
@@ -156,7 +159,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
         std::lock_guard lock(mu);
         open.insert(stream);
       }
-      asio::co_spawn(stream->get_executor(), session(stream), asio::detached);
+      asio::co_spawn(stream->get_executor(), session(self, stream), asio::detached);
     }
   }
 

@@ -216,8 +216,10 @@ void Manager::settle(spool::MessageId id) {
     next_due = next.value_or(now);
   } else if (!retry.empty()) {
     const int64_t delay = deferred_to - now;
-    next_due = deferred_to + static_cast<int64_t>(static_cast<double>(delay) * 0.1 * unit(rng_));
-    expired = next_due - m->meta.received_ms > options_.queue.max_age.count();
+    const int64_t end_of_life = m->meta.received_ms + options_.queue.max_age.count();
+    expired = deferred_to > end_of_life;
+    next_due = std::min(end_of_life, deferred_to + static_cast<int64_t>(
+                                                       static_cast<double>(delay) * 0.1 * unit(rng_)));
   }
   if (expired) {
     for (size_t i : retry) {
@@ -269,7 +271,9 @@ void Manager::settle(spool::MessageId id) {
       });
     });
   }
-  pull_due();
+  // Posted, not called: settle() runs inside report handling and parking, which must not see
+  // new messages (and new jobs) appear under them.
+  asio::post(strand_, [this] { pull_due(); });
 }
 
 void Manager::send_dsn(const InFlight& m, const std::vector<size_t>& failed,

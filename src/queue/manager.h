@@ -108,7 +108,9 @@ class Manager final : public Intake, public outbound::JobSource {
   void open_connections(Site& site);
   void wake_at(Site& site, int64_t at_ms);
   void tick();
-  void park(Site& site, int64_t until_ms, const std::string& why);
+  // Moves the site's ready jobs beyond the first `keep` to the scheduled queue until `until_ms`,
+  // uncharged.
+  void park(Site& site, int64_t until_ms, const std::string& why, size_t keep = 0);
   struct Take {
     std::optional<outbound::Job> job;
     int64_t wait_ms = 0;  // message pacing: ask again after this long

@@ -25,6 +25,8 @@ namespace {
 constexpr int64_t kTickMs = 1000;        // probing, decay and parking run this often
 constexpr int64_t kParkAfterMs = 30'000;  // a key closed longer than this parks its messages
 constexpr int64_t kRecentMs = 3000;       // the window of the delivered-rate measurement
+constexpr uint32_t kMaxRequeues = 10;     // uncharged returns to the ready queue per round
+constexpr int64_t kBacklogSeconds = 60;   // a paced key keeps this much work in memory
 
 std::string iso_ms(int64_t ms) {
   const std::time_t secs = ms / 1000;
@@ -85,6 +87,12 @@ void Manager::open_connections(Site& site) {
     }
     if (const int64_t wait = site.ctl->take_message(now)) {
       wake_at(site, now + wait);
+      // A paced key keeps about a minute of work in memory; the rest waits in the scheduled
+      // queue (uncharged), so that one slow receiver cannot take every in-flight slot.
+      const double rate = site.ctl->message_rate();
+      const auto keep = static_cast<size_t>(std::max(100.0, rate * kBacklogSeconds));
+      if (site.ready.size() > keep)
+        park(site, now + kBacklogSeconds * 1000, "paced by its message rate", keep);
       return;
     }
     auto job = take_job(site);
@@ -109,42 +117,51 @@ void Manager::wake_at(Site& site, int64_t at_ms) {
   if (stopping_ || (site.wake_at_ms && site.wake_at_ms <= at_ms)) return;
   site.wake_at_ms = at_ms;
   site.wake->expires_after(std::chrono::milliseconds(std::max<int64_t>(0, at_ms - now_ms())));
-  // A site is forgotten (tick) only with no wake pending (wake_at_ms == 0); destroying its timer
-  // cancels a wait, and the handler touches the site only when the wait succeeded.
-  Site* s = &site;
-  site.wake->async_wait([this, s](const boost::system::error_code& ec) {
+  // By name: the site may have been forgotten (tick) by the time the wait completes.
+  site.wake->async_wait([this, name = site.name](const boost::system::error_code& ec) {
     if (ec) return;
-    s->wake_at_ms = 0;
-    open_connections(*s);
+    auto it = sites_.find(name);
+    if (it == sites_.end()) return;
+    it->second->wake_at_ms = 0;
+    open_connections(*it->second);
   });
 }
 
 void Manager::tick() {
   if (stopping_) return;
   const int64_t now = now_ms();
-  for (auto it = sites_.begin(); it != sites_.end();) {
-    Site& s = *it->second;
+  std::vector<std::string> forget;
+  for (auto& [name, ptr] : sites_) {
+    Site& s = *ptr;
     const bool waiting = !s.ready.empty();
     const bool full = s.connections >= s.ctl->connection_limit();
     if (auto c = s.ctl->tick(now, waiting, full)) {
       log_change(s, *c);
       save_learned(s);
     }
-    if (waiting) open_connections(s);
     // A site with nothing open, nothing waiting and no timer for a while leaves memory; its
     // learned state is in the spool database and comes back when the site is seen again.
     const bool idle = s.connections == 0 && s.ready.empty() && s.wake_at_ms == 0 &&
                       !s.ctl->suspended(now);
-    if (!idle) {
+    if (!idle)
       s.idle_since_ms = 0;
-    } else if (s.idle_since_ms == 0) {
+    else if (s.idle_since_ms == 0)
       s.idle_since_ms = now;
-    } else if (now - s.idle_since_ms > options_.shaping.tuning.forget_after.count()) {
-      if (!s.ctl->in_slow_start()) save_learned(s);
-      it = sites_.erase(it);
-      continue;
-    }
-    ++it;
+    else if (now - s.idle_since_ms > options_.shaping.tuning.forget_after.count())
+      forget.push_back(name);
+  }
+  for (const auto& name : forget) {
+    auto it = sites_.find(name);
+    if (!it->second->ctl->in_slow_start()) save_learned(*it->second);
+    sites_.erase(it);
+  }
+  // Opening connections may settle messages (parking), so it runs over names, not iterators.
+  std::vector<std::string> waiting;
+  for (const auto& [name, ptr] : sites_) {
+    if (!ptr->ready.empty()) waiting.push_back(name);
+  }
+  for (const auto& name : waiting) {
+    if (auto it = sites_.find(name); it != sites_.end()) open_connections(*it->second);
   }
   tick_timer_.expires_after(std::chrono::milliseconds(kTickMs));
   tick_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -152,10 +169,10 @@ void Manager::tick() {
   });
 }
 
-void Manager::park(Site& site, int64_t until_ms, const std::string& why) {
-  while (!site.ready.empty()) {
-    outbound::Job job = std::move(site.ready.front());
-    site.ready.pop_front();
+void Manager::park(Site& site, int64_t until_ms, const std::string& why, size_t keep) {
+  while (site.ready.size() > keep) {
+    outbound::Job job = std::move(site.ready.back());  // the last in line go first
+    site.ready.pop_back();
     auto ref = jobs_.find(job.token);
     if (ref == jobs_.end()) continue;
     const spool::MessageId id = ref->second.id;
@@ -278,17 +295,28 @@ void Manager::on_report(outbound::JobReport r) {
       if (!signalled) apply_signal(*site, v, res, r.transactions_before);
       signalled = true;
       ++site->throttled;
-      record(m, res, r.remote_host, r.remote_ip, ref.site, provider,
-             classify::category_name(v.category), v.rule, false);
-      const int64_t elapsed = now - m.meta.received_ms;
+      const bool too_old = now - m.meta.received_ms >= options_.queue.max_age.count();
+      bool charged = false;
       if (v.action == Action::kSuspend) {
         defer(m, res.index, site->ctl->suspended_until_ms());
+        charged = m.defer_until[res.index] == 0;
       } else if (v.action == Action::kGreylistRetry) {
         defer(m, res.index, now + options_.shaping.tuning.greylist_retry.count());
-      } else if (elapsed < options_.queue.max_age.count()) {
-        again.push_back(res.index);  // reduce-*: straight back to the ready queue
+        charged = m.defer_until[res.index] == 0;
+      } else if (!too_old && m.requeues < kMaxRequeues) {
+        // reduce-*: straight back to the ready queue.
+        record(m, res, r.remote_host, r.remote_ip, ref.site, provider,
+               classify::category_name(v.category), v.rule, false);
+        again.push_back(res.index);
         continue;
+      } else {
+        // Past its lifetime, or thrown back too often in one round: this counts as an attempt
+        // (a receiver that keeps refusing must not keep a message cycling for ever).
+        m.defer_until[res.index] = 0;
+        charged = true;
       }
+      record(m, res, r.remote_host, r.remote_ip, ref.site, provider,
+             classify::category_name(v.category), v.rule, charged);
       m.results[res.index] = std::move(res);
       continue;
     }
@@ -302,6 +330,7 @@ void Manager::on_report(outbound::JobReport r) {
       site->recent.pop_front();
   }
   if (!again.empty() && site && !stopping_) {
+    ++m.requeues;
     // The same job (same token), at the front: it was next in line.
     outbound::Job back;
     back.meta = m.meta;
@@ -311,7 +340,7 @@ void Manager::on_report(outbound::JobReport r) {
     open_connections(*site);  // only what the key now allows: no reconnect storm
     return;
   }
-  jobs_.erase(job);
+  jobs_.erase(r.token);  // by key: what ran since the lookup may have rehashed jobs_
   if (!again.empty()) {  // stopping, or the site is gone: retried from the spool
     for (size_t i : again) defer(m, i, now);
   }

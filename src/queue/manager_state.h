@@ -25,6 +25,7 @@ struct Manager::InFlight {
   // A throttle signal or greylisting deferred this recipient, uncharged, until then; 0: its
   // result (if transient) charges an attempt.
   std::vector<int64_t> defer_until;
+  uint32_t requeues = 0;  // uncharged returns to a ready queue in this round
 };
 
 // One site and its shaping key (egress source, site).

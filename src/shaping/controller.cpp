@@ -88,9 +88,11 @@ void Controller::restore(const Learned& l, int64_t now_ms) {
     learned_.connection_limit =
         up >= limits_.connection_limit ? 0 : static_cast<uint32_t>(up);  // 0: slow start again
   }
+  // A learned rate comes back 25% per step; after a day away it is forgotten.
+  if (steps >= 24) learned_.message_rate = 0;
   for (int64_t i = 0; i < steps && learned_.message_rate > 0; ++i) learned_.message_rate *= 1.25;
   for (int64_t i = 0; i < steps && learned_.probe_interval_ms > 0; ++i)
-    learned_.probe_interval_ms /= 2;
+    learned_.probe_interval_ms /= 2;  // at most ~40 halvings: the loop ends when it reaches 0
   if (learned_.probe_interval_ms < tuning_.probe_interval.count()) learned_.probe_interval_ms = 0;
   if (steps > 0) {
     learned_.max_deliveries = 0;
@@ -217,6 +219,14 @@ std::optional<Change> Controller::on_rate_limit(int64_t now_ms, double delivered
 
 std::optional<Change> Controller::on_deliveries_limit(int64_t now_ms,
                                                       uint32_t delivered_on_connection) {
+  if (delivered_on_connection == 0) {
+    // Refused on a connection's first message: no count to learn; hold like a connection limit
+    // so that nothing reconnects at once.
+    if (now_ms >= hold_until_ms_ && last_signal_ms_ > 0)
+      hold_ms_ = std::min<int64_t>(tuning_.max_hold.count(), std::max<int64_t>(1, hold_ms_) * 2);
+    hold_until_ms_ = std::max(hold_until_ms_, now_ms + hold_ms_);
+    last_signal_ms_ = now_ms;
+  }
   if (!adaptive()) return std::nullopt;
   const uint32_t from = max_deliveries();
   const uint32_t to = std::clamp<uint32_t>(delivered_on_connection, 1, from);

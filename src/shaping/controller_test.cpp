@@ -261,6 +261,14 @@ TEST(Controller, DeliveriesPerConnectionLearnedFromTheSignal) {
   EXPECT_EQ(c.max_deliveries(), 100u);
   ASSERT_TRUE(c.on_deliveries_limit(0, 20));
   EXPECT_EQ(c.max_deliveries(), 20u);
+  EXPECT_TRUE(c.may_open(0, 0));  // something was delivered: no hold
+  // Refused on the first message of a connection: a hold, doubling, never a reconnect loop.
+  c.on_deliveries_limit(10'000, 0);
+  EXPECT_FALSE(c.may_open(10'500, 0));
+  EXPECT_TRUE(c.may_open(11'000, 0));
+  c.on_deliveries_limit(11'000, 0);
+  EXPECT_FALSE(c.may_open(12'500, 0));
+  EXPECT_TRUE(c.may_open(13'000, 0));
 }
 
 TEST(Controller, LearnedStateRoundTripsAndDecaysWhileAway) {
@@ -288,10 +296,16 @@ TEST(Controller, LearnedStateRoundTripsAndDecaysWhileAway) {
   Controller later(limits(32), tuning, 0);
   later.restore(*back, 2000 + 2 * 3'600'000);
   EXPECT_EQ(later.connection_limit(), 6u);
-  // A day later: back to slow start.
+  // A day later: back to slow start, the learned rate forgotten.
   Controller day(limits(32), tuning, 0);
   day.restore(*back, 2000 + 30 * 3'600'000);
   EXPECT_TRUE(day.in_slow_start());
+  EXPECT_EQ(day.message_rate(), 0.0);
+  // Years away: nothing overflows.
+  Controller years(limits(32), tuning, 0);
+  years.restore(*back, 2000 + 40'000LL * 3'600'000);
+  EXPECT_EQ(years.message_rate(), 0.0);
+  EXPECT_EQ(years.learned().probe_interval_ms, 0);
 }
 
 TEST(Controller, LiveDecayRaisesTheLimitAfterQuietHours) {
