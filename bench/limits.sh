@@ -49,6 +49,8 @@
 #   TARPIT          the simulator's delay before each reply (default 5ms: about 20 ms per message
 #                   per connection, so that throughput is made of connections, as against a
 #                   distant receiver; "0ms": the injection is the bottleneck and N hardly matters)
+#   SESSION_CAP     the simulator's max_messages_per_connection (default 0: none): with a cap,
+#                   every sender reconnects now and then and so meets a limit that has dropped
 #   DROP_FROM DROP_TO DROP_AT   the drop provider: limit DROP_FROM, DROP_TO from DROP_AT (20 5 5s)
 #   SLUICE_MIN_BACKOFF          sluice's and the oracle's [queue] min_backoff (default: sluice's, 5m)
 #   SLUICE_BIN      sluice binary, also the simulator (default build/release/sluice)
@@ -71,7 +73,7 @@ BENCH_NAME=limits
 source "$ROOT/bench/lib.sh"
 
 repro=$(repro_command bench/limits.sh QUICK MESSAGES CAP PROVIDERS SENDERS CLIENTS MESSAGE_SIZE \
-  LIMIT_STAGE TARPIT DROP_FROM DROP_TO DROP_AT SLUICE_MIN_BACKOFF SLUICE_BIN HARAKA_NODES SIM_PORT \
+  LIMIT_STAGE TARPIT SESSION_CAP DROP_FROM DROP_TO DROP_AT SLUICE_MIN_BACKOFF SLUICE_BIN HARAKA_NODES SIM_PORT \
   POSTFIX_PORT HARAKA_PORT SLUICE_PORT SLUICE_HTTP_PORT)
 
 QUICK=${QUICK:-0}
@@ -86,6 +88,7 @@ CLIENTS=${CLIENTS:-5}
 MESSAGE_SIZE=${MESSAGE_SIZE:-4096}
 LIMIT_STAGE=${LIMIT_STAGE:-banner}
 TARPIT=${TARPIT:-5ms}
+SESSION_CAP=${SESSION_CAP:-0}
 DROP_FROM=${DROP_FROM:-20}; DROP_TO=${DROP_TO:-5}; DROP_AT=${DROP_AT:-5s}
 SLUICE_MIN_BACKOFF=${SLUICE_MIN_BACKOFF:-}
 SLUICE_BIN=${SLUICE_BIN:-build/release/sluice}
@@ -110,7 +113,7 @@ done
 for s in $SENDERS; do
   [[ " oracle sluice postfix haraka " == *" $s "* ]] || { echo "limits: SENDERS: unknown '$s'" >&2; exit 2; }
 done
-[[ $CAP =~ ^[0-9]+$ && $MESSAGES =~ ^[0-9]+$ ]] || { echo "limits: CAP and MESSAGES are whole numbers" >&2; exit 2; }
+[[ $CAP =~ ^[0-9]+$ && $MESSAGES =~ ^[0-9]+$ && $SESSION_CAP =~ ^[0-9]+$ ]] || { echo "limits: CAP, MESSAGES and SESSION_CAP are whole numbers" >&2; exit 2; }
 
 # The simulator is a subcommand of sluice. Without it there is nothing to measure against.
 if [[ ! -x $SLUICE_BIN ]] || ! timeout 10 "$SLUICE_BIN" sim --help >/dev/null 2>&1; then
@@ -154,6 +157,7 @@ connection_limit = $limit
 limit_stage = "$LIMIT_STAGE"
 limit_reply = "$LIMIT_REPLY"
 tarpit = "$TARPIT"
+max_messages_per_connection = $SESSION_CAP
 $schedule
 EOF
 }
@@ -512,7 +516,7 @@ report=$RESULTS_DIR/limits-$(date -u +%Y-%m-%d)$suffix.md
   echo "Each sender gets $MESSAGES messages for $DOMAIN, routed to \`sluice sim\`, whose provider"
   echo "refuses (\`$LIMIT_REPLY\` at the $LIMIT_STAGE stage) a connection from an IP that already"
   echo "has N open, and answers each command after $TARPIT (tarpit: a receiver that takes time, so"
-  echo "throughput is made of connections). The oracle is sluice told N; the others are not told. Each run is capped at"
+  echo "throughput is made of connections)$( ((SESSION_CAP > 0)) && echo ", and closes a connection after $SESSION_CAP messages (a per-session cap)"). The oracle is sluice told N; the others are not told. Each run is capped at"
   echo "$CAP s from the start of the injection. Figures compare senders within this run only."
   echo
   echo "- date: $date_utc"

@@ -154,6 +154,29 @@ class LearnsTheConnectionLimit(unittest.TestCase):
             sim.close()
 
 
+class LearnsDeliveriesPerConnection(unittest.TestCase):
+    def test_a_session_cap_lowers_deliveries_per_connection_without_charging(self):
+        sim = Sim({"capped": {"max_messages_per_connection": 20, "connection_limit": 2}})
+        routes = {"capped.test": {"host": "127.0.0.1", "port": sim.ports["capped"]}}
+        h = Held(routes, 150, "capped.test")
+        try:
+            server = h.deliver()
+            deliveries = server.wait_count("Delivery", 150, timeout=60)
+            self.assertEqual(len({r["id"] for r in deliveries}), 150)
+            self.assertTrue(all(r["attempt"] == 1 for r in deliveries))
+            records = server.log_records()
+            [change] = [r for r in records if r.get("event") == "ThrottleChange"
+                        and r.get("limit") == "max_deliveries"]
+            self.assertEqual((change["from"], change["to"]), ("100", "20"))
+            # Learned once: after it, connections close after 20 and never meet the cap again.
+            stats = sim.stats("capped")
+            self.assertLessEqual(stats["refused"].get("session_cap", 0), 2)
+            self.assertEqual(stats["duplicate_message_ids"], 0)
+        finally:
+            h.close()
+            sim.close()
+
+
 class LearnsTheMessageRate(unittest.TestCase):
     def test_a_rate_limited_receiver_gets_a_paced_steady_stream(self):
         sim = Sim({"paced": {"message_rate": "40/s"}})

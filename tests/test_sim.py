@@ -123,6 +123,29 @@ def send(port, sender="a@sender.test", rcpt="b@sim.test", msgid=None, timeout=TI
         return code, text.decode()
 
 
+class SessionCap(unittest.TestCase):
+    def test_the_next_mail_after_the_cap_gets_421_and_the_connection_closes(self):
+        sim = Sim({"capped": {"max_messages_per_connection": 2}})
+        try:
+            c = sim.connect("capped")
+            c.cmd("EHLO client.test")
+            for i in range(2):
+                self.assertTrue(c.cmd("MAIL FROM:<a@sender.test>").startswith("250"))
+                self.assertTrue(c.cmd("RCPT TO:<b@sim.test>").startswith("250"))
+                self.assertTrue(c.cmd("DATA").startswith("354"))
+                self.assertTrue(c.cmd(f"Subject: {i}\r\n\r\nx\r\n.").startswith("250"))
+            reply = c.cmd("MAIL FROM:<a@sender.test>")
+            self.assertEqual(reply,
+                             "421 4.7.0 Max message per connection exceeded, closing transmission channel")
+            self.assertIsNone(c.reply())  # closed
+            c.close()
+            s = sim.stats("capped")
+            self.assertEqual(s["accepted_messages"], 2)
+            self.assertEqual(s["refused"]["session_cap"], 1)
+        finally:
+            sim.close()
+
+
 class Limits(unittest.TestCase):
     def setUp(self):
         self.sim = Sim({

@@ -84,6 +84,8 @@ void read_provider(const toml::table& t, const std::string& file, size_t index, 
     return "expected an address or range";
   });
   reply_key(s, "block_reply", p.block_reply);
+  s.u32("max_messages_per_connection", p.max_messages_per_connection, 0, 10'000'000);
+  reply_key(s, "session_cap_reply", p.session_cap_reply);
   s.duration("greylist", p.greylist, milliseconds(0), milliseconds(86'400'000));
   reply_key(s, "greylist_reply", p.greylist_reply);
   s.duration("tarpit", p.tarpit, milliseconds(0), milliseconds(600'000));

@@ -53,6 +53,12 @@ struct ProviderConfig {
   std::string block_reply =
       "421 4.7.0 [TS01] Messages from this IP temporarily deferred due to user complaints";
 
+  // Messages one connection may deliver; then the next MAIL gets session_cap_reply and the
+  // connection is closed (Yahoo-style). 0: no cap.
+  uint32_t max_messages_per_connection = 0;
+  std::string session_cap_reply =
+      "421 4.7.0 Max message per connection exceeded, closing transmission channel";
+
   Duration greylist{0};
   std::string greylist_reply = "451 4.7.1 Greylisted, please try again later";
   Duration tarpit{0};

@@ -103,8 +103,9 @@ class Provider {
 
   std::string json() const {
     std::string refused = "{";
-    for (const char* kind : {"connection_limit", "rate_limit", "connection_rate", "blocked",
-                             "greylist", "transient", "hard_bounce", "mailbox_full"}) {
+    for (const char* kind :
+         {"connection_limit", "rate_limit", "connection_rate", "blocked", "session_cap", "greylist",
+          "transient", "hard_bounce", "mailbox_full"}) {
       if (refused.size() > 1) refused.push_back(',');
       append_json_string(refused, kind);
       const auto it = stats_.refused.find(kind);
@@ -260,6 +261,7 @@ class Provider {
     std::optional<smtp::MailFrom> mail;
     std::vector<std::string> rcpts;
     bool hang = false;
+    uint32_t session_messages = 0;
     char chunk[16384];
     for (;;) {
       auto frame = framer.next(buf);
@@ -299,6 +301,13 @@ class Provider {
       } else if (auto* m = std::get_if<smtp::MailFrom>(&cmd)) {
         if (over) {  // limit_stage mail
           out = line(cfg_.limit_reply);
+          co_await send(sock, out);
+          co_return;
+        }
+        if (cfg_.max_messages_per_connection &&
+            session_messages >= cfg_.max_messages_per_connection) {
+          refuse("session_cap");
+          out = line(cfg_.session_cap_reply);
           co_await send(sock, out);
           co_return;
         }
@@ -358,6 +367,7 @@ class Provider {
           co_await send(sock, out);
         } else {
           ++stats_.accepted_messages;
+          ++session_messages;
           ++stats_.current.accepted;
           stats_.accepted_recipients += rcpts.size();
           if (auto id = inbound::header_value(body, "Message-ID")) {
