@@ -154,56 +154,47 @@ class LearnsTheConnectionLimit(unittest.TestCase):
             sim.close()
 
 
-class LearnsDeliveriesPerConnection(unittest.TestCase):
+class HeldBatch(unittest.TestCase):
+    def deliver_all(self, provider, count):
+        """`count` messages held, then delivered to one simulated provider; checks each arrived
+        once and at its first attempt, and returns the server."""
+        self.sim = Sim({"p": provider})
+        self.addCleanup(self.sim.close)
+        routes = {"p.test": {"host": "127.0.0.1", "port": self.sim.ports["p"]}}
+        h = Held(routes, count, "p.test")
+        self.addCleanup(h.close)
+        server = h.deliver()
+        deliveries = server.wait_count("Delivery", count, timeout=60)
+        self.assertEqual(len({r["id"] for r in deliveries}), count)
+        self.assertTrue(all(r["attempt"] == 1 for r in deliveries))
+        self.assertEqual(self.sim.stats("p")["duplicate_message_ids"], 0)
+        return server
+
+
+class LearnsDeliveriesPerConnection(HeldBatch):
     def test_a_session_cap_lowers_deliveries_per_connection_without_charging(self):
-        sim = Sim({"capped": {"max_messages_per_connection": 20, "connection_limit": 2}})
-        routes = {"capped.test": {"host": "127.0.0.1", "port": sim.ports["capped"]}}
-        h = Held(routes, 150, "capped.test")
-        try:
-            server = h.deliver()
-            deliveries = server.wait_count("Delivery", 150, timeout=60)
-            self.assertEqual(len({r["id"] for r in deliveries}), 150)
-            self.assertTrue(all(r["attempt"] == 1 for r in deliveries))
-            records = server.log_records()
-            [change] = [r for r in records if r.get("event") == "ThrottleChange"
-                        and r.get("limit") == "max_deliveries"]
-            self.assertEqual((change["from"], change["to"]), ("100", "20"))
-            # Learned once: after it, connections close after 20 and never meet the cap again.
-            stats = sim.stats("capped")
-            self.assertLessEqual(stats["refused"].get("session_cap", 0), 2)
-            self.assertEqual(stats["duplicate_message_ids"], 0)
-        finally:
-            h.close()
-            sim.close()
+        server = self.deliver_all({"max_messages_per_connection": 20, "connection_limit": 2}, 150)
+        [change] = [r for r in server.log_records() if r.get("event") == "ThrottleChange"
+                    and r.get("limit") == "max_deliveries"]
+        self.assertEqual((change["from"], change["to"]), ("100", "20"))
+        # Learned once: after it, connections close after 20 and never meet the cap again.
+        self.assertLessEqual(self.sim.stats("p")["refused"].get("session_cap", 0), 2)
 
 
-class LearnsTheMessageRate(unittest.TestCase):
+class LearnsTheMessageRate(HeldBatch):
     def test_a_rate_limited_receiver_gets_a_paced_steady_stream(self):
-        sim = Sim({"paced": {"message_rate": "40/s"}})
-        routes = {"paced.test": {"host": "127.0.0.1", "port": sim.ports["paced"]}}
-        h = Held(routes, 120, "paced.test")
-        try:
-            server = h.deliver()
-            deliveries = server.wait_count("Delivery", 120, timeout=60)
-            self.assertEqual(len({r["id"] for r in deliveries}), 120)
-            self.assertTrue(all(r["attempt"] == 1 for r in deliveries))
-            stats = sim.stats("paced")
-            self.assertEqual(stats["duplicate_message_ids"], 0)
-            records = server.log_records()
-            changes = [r for r in records if r.get("event") == "ThrottleChange"
-                       and r.get("limit") == "message_rate"]
-            self.assertTrue(changes, "no message_rate change")
-            self.assertEqual(changes[0]["category"], "rate-limit")
-            learned = float(changes[-1]["to"].split("/")[0])
-            self.assertLessEqual(learned, 40.0)
-            refused = [r for r in records if r.get("event") == "TransientFailure"]
-            self.assertTrue(all(r["category"] == "rate-limit" and not r["charged"]
-                                for r in refused))
-            # Paced, not hammering: refusals are a small share of what was delivered.
-            self.assertLess(len(refused), 60)
-        finally:
-            h.close()
-            sim.close()
+        server = self.deliver_all({"message_rate": "40/s"}, 120)
+        records = server.log_records()
+        changes = [r for r in records if r.get("event") == "ThrottleChange"
+                   and r.get("limit") == "message_rate"]
+        self.assertTrue(changes, "no message_rate change")
+        self.assertEqual(changes[0]["category"], "rate-limit")
+        learned = float(changes[-1]["to"].split("/")[0])
+        self.assertLessEqual(learned, 40.0)
+        refused = [r for r in records if r.get("event") == "TransientFailure"]
+        self.assertTrue(all(r["category"] == "rate-limit" and not r["charged"] for r in refused))
+        # Paced, not hammering: refusals are a small share of what was delivered.
+        self.assertLess(len(refused), 60)
 
 
 class Reputation(unittest.TestCase):
