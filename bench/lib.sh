@@ -295,12 +295,19 @@ EOF
   wait_port "$POSTFIX_PORT" "$PORT_WAIT" || die "postfix did not listen on $POSTFIX_PORT"
 }
 
-# Count of maillog lines matching a regex (0 if none or no log yet).
-postfix_log_count() {
+# count_matches FILE REGEX: lines of FILE matching REGEX (0 if none or no file yet).
+count_matches() {
   local n
-  n=$(grep -cE "$1" "$POSTFIX_LOG" 2>/dev/null || true)
+  n=$(grep -cE "$2" "$1" 2>/dev/null || true)
   echo "${n:-0}"
 }
+
+# sluice's event log (doc/log.md): records of the given event(s), e.g. 'TransientFailure|Bounce'.
+# Written by a background thread, a little after the event.
+sluice_events() { count_matches "$WORK/sluice/log/sluice.jsonl" "\"event\": *\"($1)\""; }
+
+# Count of maillog lines matching a regex.
+postfix_log_count() { count_matches "$POSTFIX_LOG" "$1"; }
 postfix_queued() { postfix_log_count 'qmgr\[[0-9]+\]: [0-9A-Za-z]+: from=<'; }
 postfix_removed() { postfix_log_count 'qmgr\[[0-9]+\]: [0-9A-Za-z]+: removed'; }
 postfix_queue_files() {
@@ -399,11 +406,7 @@ stop_haraka() {
 
 # Haraka's log (level info, as `haraka -i` writes log.ini): one "queue code=OK" line per message
 # answered 250, one "[outbound] delivered" line per delivery by the outbound engine.
-haraka_log_count() {
-  local n
-  n=$(grep -cE "$1" "$HARAKA_LOG" 2>/dev/null || true)
-  echo "${n:-0}"
-}
+haraka_log_count() { count_matches "$HARAKA_LOG" "$1"; }
 haraka_accepted() { haraka_log_count '\] queue code=OK '; }
 haraka_delivered() { haraka_log_count '\[outbound\] +delivered '; }
 haraka_not_sent() { haraka_log_count '\[outbound\].*(deferred|[Bb]ounce|temp_fail|Temp fail)'; }

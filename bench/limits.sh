@@ -318,12 +318,6 @@ sender_alive() {
   esac
 }
 
-# sluice's event log (doc/log.md): Reception, Delivery, TransientFailure, Bounce events.
-sluice_events() {
-  local n
-  n=$(grep -cE "\"event\": *\"($1)\"" "$WORK/sluice/log/sluice.jsonl" 2>/dev/null || true)
-  echo "${n:-0}"
-}
 
 # sender_account SENDER: one line of the sender's own account, from its log (bounded reads).
 sender_account() {

@@ -143,14 +143,6 @@ start_haraka() {
   HARAKA_STATE="measured"
 }
 
-# sluice's event log (doc/log.md): Reception per accepted message, Delivery per recipient
-# delivered, TransientFailure and Bounce otherwise. Written by a background thread.
-sluice_events() {
-  local n
-  n=$(grep -cE "\"event\": *\"($1)\"" "$WORK/sluice/log/sluice.jsonl" 2>/dev/null || true)
-  echo "${n:-0}"
-}
-
 # sluice with a route for the bench domain to the sink. Tries, in order: the route plus a
 # per-site connection limit like Postfix's (when SLUICE_SITE_CONNECTIONS is set), the route
 # alone; refused both ways, sluice is not measured.
