@@ -10,30 +10,28 @@
 namespace sluice {
 namespace {
 
-// Prints one verdict; false when the line is not a reply.
-bool classify_line(const classify::Classifier& c, const ClassifyOptions& o, std::string_view line,
-                   classify::Stage default_stage) {
-  classify::Stage stage = default_stage;
+// Prints one verdict; an error message when the line is not a reply. `line` is "REPLY" or
+// "STAGE<TAB>REPLY"; a log that names the stage ("in reply to RCPT TO command") names it when
+// the line does not.
+std::string classify_line(const classify::Classifier& c, const ClassifyOptions& o,
+                          std::string_view line, classify::Stage default_stage) {
+  std::optional<classify::Stage> stage;
   if (const size_t tab = line.find('\t'); tab != std::string_view::npos) {
-    auto s = classify::parse_stage(trim(line.substr(0, tab)));
-    if (!s) {
-      std::fprintf(stderr, "sluice classify: unknown stage '%.*s'\n", static_cast<int>(tab),
-                   line.data());
-      return false;
-    }
-    stage = *s;
+    const std::string_view name = trim(line.substr(0, tab));
+    stage = classify::parse_stage(name);
+    if (!stage) return "unknown stage '" + std::string(name) + "' before the tab";
     line = line.substr(tab + 1);
   }
-  auto reply = classify::parse_reply_line(line);
-  if (!reply) {
-    std::fprintf(stderr, "sluice classify: %s\n", reply.error().message.c_str());
-    return false;
-  }
+  auto pasted = classify::parse_pasted_reply(line);
+  if (!pasted) return pasted.error().message;
+  const smtp::Reply& reply = pasted->reply;
+  if (!stage) stage = pasted->stage.value_or(default_stage);
   classify::Input in;
-  in.stage = stage;
-  in.reply = &*reply;
+  in.stage = *stage;
+  in.reply = &reply;
   in.provider = o.provider;
   in.others_open = o.others_open;
+  in.context = pasted->context;
   const classify::Verdict v = c.classify(in);
   const std::string_view severity = v.category == classify::Category::kDelivered ? "none"
                                     : v.hard                                      ? "hard"
@@ -45,19 +43,19 @@ bool classify_line(const classify::Classifier& c, const ClassifyOptions& o, std:
         .str("action", classify::action_name(v.action))
         .str("provider", o.provider)
         .str("rule", v.rule)
-        .str("stage", classify::stage_name(stage))
-        .num("code", reply->code)
-        .str("enhanced", reply->enhanced ? reply->enhanced->str() : std::string())
-        .str("text", reply->text());
+        .str("stage", classify::stage_name(*stage))
+        .num("code", reply.code)
+        .str("enhanced", reply.enhanced ? reply.enhanced->str() : std::string())
+        .str("text", reply.text());
     std::fputs(j.finish().c_str(), stdout);
   } else {
     std::printf("%s %s %s provider=%s rule=%s stage=%s\n",
                 std::string(classify::category_name(v.category)).c_str(),
                 std::string(severity).c_str(), std::string(classify::action_name(v.action)).c_str(),
                 o.provider.empty() ? "-" : o.provider.c_str(), std::string(v.rule).c_str(),
-                std::string(classify::stage_name(stage)).c_str());
+                std::string(classify::stage_name(*stage)).c_str());
   }
-  return true;
+  return {};
 }
 
 }  // namespace
@@ -78,16 +76,26 @@ int classify_replies(const ClassifyOptions& o) {
   if (!stage) {
     std::fprintf(stderr,
                  "sluice classify: --stage: expected dns, connect, banner, ehlo, starttls, mail, "
-                 "rcpt, data or end-of-data\n");
+                 "rcpt, data, end-of-data or unknown\n");
     return 64;
   }
-  if (!o.reply.empty()) return classify_line(*c, o, o.reply, *stage) ? 0 : 65;
+  if (!o.reply.empty() && o.reply != "-") {
+    const std::string err = classify_line(*c, o, o.reply, *stage);
+    if (err.empty()) return 0;
+    std::fprintf(stderr, "sluice classify: %s\n", err.c_str());
+    return 65;
+  }
+  // One reply per line; a bad line is reported with its number and the rest still classified.
   int rc = 0;
   std::string line;
-  while (std::getline(std::cin, line)) {
+  for (size_t number = 1; std::getline(std::cin, line); ++number) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (trim(line).empty()) continue;
-    if (!classify_line(*c, o, line, *stage)) rc = 65;
+    const std::string err = classify_line(*c, o, line, *stage);
+    if (!err.empty()) {
+      std::fprintf(stderr, "sluice classify: line %zu: %s\n", number, err.c_str());
+      rc = 65;
+    }
     std::fflush(stdout);
   }
   return rc;

@@ -9,8 +9,8 @@
 namespace sluice {
 
 struct ClassifyOptions {
-  std::string reply;           // "" = read standard input
-  std::string stage = "rcpt";  // for replies without their own stage
+  std::string reply;              // "" or "-" = read standard input, one reply per line
+  std::string stage = "unknown";  // for replies without their own stage
   std::string provider;
   bool others_open = false;
   std::string rules;  // "" = the built-in rules

@@ -43,18 +43,19 @@ int main(int argc, char** argv) {
       "classify",
       "Classify SMTP replies as delivery does: category, soft/hard, action, the rule that matched");
   classify->add_option("reply", co.reply,
-                       "One reply, e.g. \"421 4.7.0 Try again later\"; without it, one reply per "
-                       "line on stdin, optionally \"stage<TAB>reply\"");
+                       "One reply, e.g. \"421 4.7.0 Try again later\" (code and enhanced code "
+                       "optional, log prefixes allowed); '-' or none: one reply per line on "
+                       "stdin, optionally \"stage<TAB>reply\"");
   classify->add_option("-s,--stage", co.stage,
                        "Stage of replies without one: dns connect banner ehlo starttls mail rcpt "
-                       "data end-of-data")
+                       "data end-of-data unknown")
       ->capture_default_str();
   classify->add_option("-p,--provider", co.provider,
                        "Provider of the site (names from etc/providers.toml)");
   classify->add_flag("--others-open", co.others_open,
                      "Other connections to the site are open (an unexplained 421 at the banner "
                      "then means a connection limit)");
-  classify->add_option("-r,--rules", co.rules, "Rules file (default: the built-in etc/classify.toml)");
+  classify->add_option("-r,--rules", co.rules, "Rules file (default: the built-in etc/classify.toml and etc/phrases.toml)");
   classify->add_flag("--json", co.json, "One JSON object per reply");
 
   sluice::QueueOptions qo;

@@ -2,15 +2,27 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
+
+#include "config/config.h"
 
 namespace sluice::classify {
 namespace {
 
+// The shipped files, read from the source tree (the build embeds the same files).
 Classifier shipped() {
   auto c = Classifier::load(std::string(SLUICE_SOURCE_DIR) + "/etc/classify.toml");
   EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message);
-  return c.ok() ? std::move(*c) : Classifier();
+  if (!c.ok()) return Classifier();
+  const std::string phrases = std::string(SLUICE_SOURCE_DIR) + "/etc/phrases.toml";
+  auto text = config::read_text_file(phrases);
+  EXPECT_TRUE(text.has_value()) << phrases;
+  if (text) {
+    auto more = c->parse_more(*text, phrases);
+    EXPECT_TRUE(more.ok()) << (more.ok() ? "" : more.error().message);
+  }
+  return std::move(*c);
 }
 
 Verdict run(const Classifier& c, std::string_view reply, Stage stage = Stage::kRcpt,
@@ -25,11 +37,30 @@ Verdict run(const Classifier& c, std::string_view reply, Stage stage = Stage::kR
   return c.classify(in);
 }
 
-// Every shipped rule carries the text of its source as examples; each must be classified by its
-// own rule (so no earlier rule shadows it), with the rule's category.
+// Every shipped rule and phrase carries the text of its source as examples; each must be
+// classified by its own rule (so no earlier rule shadows it), or for a phrase into the phrase's
+// category (other evidence may weigh in, no rule may take it).
 TEST(Classifier, EveryShippedRuleClassifiesItsSourcesText) {
   const Classifier c = shipped();
   ASSERT_GT(c.size(), 50u);
+  ASSERT_GT(c.phrases(), 50u);
+  std::map<std::string, Category> phrase_category;
+  {
+    // The category of each phrase: what its own examples must come to.
+    auto text = config::read_text_file(std::string(SLUICE_SOURCE_DIR) + "/etc/phrases.toml");
+    ASSERT_TRUE(text.has_value());
+    auto only = Classifier::parse(*text, "phrases");
+    ASSERT_TRUE(only.ok());
+    for (const auto& e : only->examples()) {
+      auto r = parse_reply_line(e.reply);
+      ASSERT_TRUE(r.ok());
+      Input in;
+      in.stage = e.stage;
+      in.reply = &*r;
+      in.others_open = e.others_open;
+      phrase_category.emplace(e.rule, only->classify(in).category);
+    }
+  }
   std::set<std::string> with_examples;
   for (const auto& e : c.examples()) {
     auto r = parse_reply_line(e.reply);
@@ -40,10 +71,15 @@ TEST(Classifier, EveryShippedRuleClassifiesItsSourcesText) {
     in.provider = e.provider;
     in.others_open = e.others_open;
     const Verdict v = c.classify(in);
-    EXPECT_EQ(v.rule, e.rule) << "example: " << e.reply;
+    if (auto p = phrase_category.find(e.rule); p != phrase_category.end()) {
+      EXPECT_EQ(category_name(v.category), category_name(p->second))
+          << "phrase " << e.rule << " example: " << e.reply << " (decided by " << v.rule << ")";
+    } else {
+      EXPECT_EQ(v.rule, e.rule) << "example: " << e.reply;
+    }
     with_examples.insert(e.rule);
   }
-  EXPECT_EQ(with_examples.size(), c.size()) << "a rule without examples";
+  EXPECT_EQ(with_examples.size(), c.size() + c.phrases()) << "a rule or phrase without examples";
 }
 
 TEST(Classifier, ShippedRulesCoverTheSimulatorsTexts) {
@@ -184,8 +220,89 @@ TEST(Classifier, ParsesReplyLines) {
   auto mismatched = parse_reply_line("550 4.2.2 odd");  // class differs: part of the text
   ASSERT_TRUE(mismatched.ok());
   EXPECT_FALSE(mismatched->enhanced);
-  EXPECT_FALSE(parse_reply_line("hello").ok());
-  EXPECT_FALSE(parse_reply_line("999 x").ok());
+  EXPECT_FALSE(parse_reply_line("   ").ok());
+  // Without a code: the text alone, or the enhanced code's class.
+  auto bare = parse_reply_line("hello");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->code, 0);
+  EXPECT_EQ(bare->text(), "hello");
+  auto enh = parse_reply_line("5.1.1 <user@example.com>: Recipient address rejected");
+  ASSERT_TRUE(enh.ok());
+  EXPECT_EQ(enh->code, 0);
+  ASSERT_TRUE(enh->enhanced);
+  EXPECT_EQ(enh->enhanced->str(), "5.1.1");
+  EXPECT_EQ(parse_reply_line("999 x")->code, 0);  // not a reply code: text
+}
+
+TEST(Classifier, ParsesRepliesAsPastedFromLogs) {
+  auto p = parse_pasted_reply(
+      "host mx.example.com[192.0.2.1] said: 550-5.1.1 The email account that you tried to "
+      "reach does not exist. Please try 550-5.1.1 double-checking the recipient's email "
+      "address 550 5.1.1 for typos. (in reply to RCPT TO command)");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->reply.code, 550);
+  EXPECT_EQ(p->reply.enhanced->str(), "5.1.1");
+  EXPECT_EQ(p->reply.text(),
+            "The email account that you tried to reach does not exist. Please try "
+            "double-checking the recipient's email address for typos.");
+  EXPECT_EQ(p->stage, Stage::kRcpt);
+  EXPECT_EQ(p->context, "host mx.example.com[192.0.2.1] said:");
+  auto dsn = parse_pasted_reply("Diagnostic-Code: smtp; 452 4.2.2 Mailbox full");
+  ASSERT_TRUE(dsn.ok());
+  EXPECT_EQ(dsn->reply.code, 452);
+  EXPECT_EQ(dsn->reply.text(), "Mailbox full");
+  auto exim = parse_pasted_reply(
+      "SMTP error from remote mail server after end of data: 554 5.7.1 rejected as spam");
+  ASSERT_TRUE(exim.ok());
+  EXPECT_EQ(exim->stage, Stage::kEndOfData);
+  EXPECT_EQ(exim->reply.code, 554);
+  // An address or a port is not a code.
+  auto ip = parse_pasted_reply("connect to 192.0.2.250:25: Connection refused");
+  ASSERT_TRUE(ip.ok());
+  EXPECT_EQ(ip->reply.code, 0);
+}
+
+TEST(Classifier, PhrasesOutweighCodesAndHintsNameTheProvider) {
+  auto c = Classifier::parse(R"(
+[[hint]]
+provider = "acme"
+text = 'acme\.example'
+[[rule]]
+name = "acme-only"
+provider = "acme"
+text = 'go away'
+category = "reputation"
+[[phrase]]
+name = "conn"
+text = 'too many connections'
+category = "connection-limit"
+weight = 15
+[[phrase]]
+name = "blocked"
+text = 'blocked'
+category = "reputation"
+weight = 5
+[[phrase]]
+name = "enh-policy"
+enhanced = "4.7.1"
+category = "policy"
+weight = 2
+)",
+                             "t.toml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  const auto v = run(*c, "421 4.7.1 Too many connections, you are blocked");
+  EXPECT_EQ(v.category, Category::kConnectionLimit);
+  EXPECT_TRUE(v.by_words);
+  const auto code_only = run(*c, "451 4.7.1 something else");
+  EXPECT_EQ(code_only.category, Category::kPolicy);
+  EXPECT_FALSE(code_only.by_words);
+  EXPECT_EQ(run(*c, "554 go away").rule, "code");  // no provider, no hint
+  auto pasted = parse_pasted_reply("host mx.acme.example said: 554 go away");
+  ASSERT_TRUE(pasted.ok());
+  Input in;
+  in.reply = &pasted->reply;
+  in.context = pasted->context;
+  EXPECT_EQ(c->classify(in).rule, "acme-only");
 }
 
 }  // namespace

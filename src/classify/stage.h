@@ -17,13 +17,15 @@ enum class Stage : uint8_t {
   kMail,
   kRcpt,
   kData,
-  kEndOfData
+  kEndOfData,
+  kUnknown,  // a reply pasted without its context (sluice classify): stage conditions fail
 };
 inline constexpr Stage kAllStages[] = {Stage::kDns,  Stage::kConnect,  Stage::kBanner,
                                        Stage::kEhlo, Stage::kStartTls, Stage::kMail,
                                        Stage::kRcpt, Stage::kData,     Stage::kEndOfData};
 
-// "dns", "connect", "banner", "ehlo", "starttls", "mail", "rcpt", "data", "end-of-data".
+// "dns", "connect", "banner", "ehlo", "starttls", "mail", "rcpt", "data", "end-of-data",
+// "unknown".
 std::string_view stage_name(Stage s);
 std::optional<Stage> parse_stage(std::string_view s);
 

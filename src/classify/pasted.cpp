@@ -1,0 +1,168 @@
+// Replies as operators paste them: from logs, DSNs and forum posts, with or without a code, a
+// log prefix before them, continuation lines joined into one. Sans-I/O.
+#include <array>
+
+#include "classify/classifier.h"
+#include "core/text.h"
+
+namespace sluice::classify {
+namespace {
+
+// A character that may stand before a reply code inside a line ("said: 550", "smtp;550",
+// "'550", "#550", "(550"): not a digit or a dot, so that addresses and versions are not codes.
+bool code_boundary(char c) {
+  return c == ' ' || c == ':' || c == ';' || c == '\'' || c == '"' || c == '(' || c == '[' ||
+         c == '<' || c == '=' || c == '#' || c == '\t';
+}
+
+// A reply code at `i`: [2-5][0-5][0-9] followed by the end, a space or '-'.
+bool code_at(std::string_view s, size_t i) {
+  if (i + 3 > s.size()) return false;
+  if (s[i] < '2' || s[i] > '5' || s[i + 1] < '0' || s[i + 1] > '5' || !is_digit(s[i + 2]))
+    return false;
+  if (i > 0 && !code_boundary(s[i - 1])) return false;
+  return i + 3 == s.size() || s[i + 3] == ' ' || s[i + 3] == '-';
+}
+
+// An enhanced code "C.S.D" at `i`, whole (followed by the end or a space), with class 2, 4 or 5.
+std::optional<smtp::EnhancedCode> enhanced_at(std::string_view s, size_t i, size_t* len) {
+  size_t end = i;
+  while (end < s.size() && (is_digit(s[end]) || s[end] == '.')) ++end;
+  if (end == i || (end < s.size() && s[end] != ' ' && s[end] != ',' && s[end] != ')' &&
+                   s[end] != ']' && s[end] != ':' && s[end] != ';'))
+    return std::nullopt;
+  auto e = smtp::EnhancedCode::parse(s.substr(i, end - i));
+  if (!e || (e->klass != 2 && e->klass != 4 && e->klass != 5)) return std::nullopt;
+  *len = end - i;
+  return e;
+}
+
+// The stage a log names: Postfix "(in reply to RCPT TO command)", Exim "after RCPT TO:<…>",
+// sendmail/Exchange phrasings.
+std::optional<Stage> stage_named(std::string_view line) {
+  const std::string l = to_lower(line);
+  struct Named {
+    std::string_view words;
+    Stage stage;
+  };
+  static constexpr std::array<Named, 16> kNamed{{
+      {"in reply to end of data", Stage::kEndOfData},
+      {"after end of data", Stage::kEndOfData},
+      {"after data", Stage::kData},
+      {"in reply to data", Stage::kData},
+      {"in reply to rcpt", Stage::kRcpt},
+      {"after rcpt", Stage::kRcpt},
+      {"while sending rcpt", Stage::kRcpt},
+      {"in reply to mail", Stage::kMail},
+      {"after mail", Stage::kMail},
+      {"while sending mail", Stage::kMail},
+      {"in reply to ehlo", Stage::kEhlo},
+      {"in reply to helo", Stage::kEhlo},
+      {"after ehlo", Stage::kEhlo},
+      {"in reply to starttls", Stage::kStartTls},
+      {"initial server greeting", Stage::kBanner},
+      {"after initial connection", Stage::kBanner},
+  }};
+  for (const auto& n : kNamed) {
+    if (l.find(n.words) != std::string::npos) return n.stage;
+  }
+  return std::nullopt;
+}
+
+// Removes "(in reply to … command)" and the continuation prefixes of joined lines
+// (" 550-5.1.1 ", " 550 5.1.1 ") from the text; collapses runs of blanks.
+std::string clean_text(std::string_view text, std::string_view code,
+                       const std::optional<smtp::EnhancedCode>& enhanced) {
+  std::string t(text);
+  if (const size_t p = to_lower(t).find("(in reply to "); p != std::string::npos) {
+    if (const size_t close = t.find(')', p); close != std::string::npos) t.erase(p, close - p + 1);
+  }
+  if (!code.empty()) {
+    // Copied past each continuation prefix, not replaced in place (GCC 12's -Wrestrict
+    // misfires on std::string::replace).
+    const std::string enh = enhanced ? enhanced->str() : std::string();
+    std::string kept;
+    size_t from = 0;
+    for (size_t p = t.find(code); p != std::string::npos; p = t.find(code, p + 3)) {
+      const bool bounded = (p == 0 || t[p - 1] == ' ') && p + 3 < t.size() &&
+                           (t[p + 3] == '-' || t[p + 3] == ' ');
+      if (!bounded || p < from) continue;
+      size_t end = p + 4;
+      if (!enh.empty() && t.compare(end, enh.size(), enh) == 0) end += enh.size();
+      kept.append(t, from, p - from);
+      kept.push_back(' ');
+      from = end;
+    }
+    kept.append(t, std::min(from, t.size()), std::string::npos);
+    t = std::move(kept);
+  }
+  std::string out;
+  for (char c : t) {
+    const bool blank = c == ' ' || c == '\t' || c == '\r' || c == '\n';
+    if (blank && (out.empty() || out.back() == ' ')) continue;
+    out.push_back(blank ? ' ' : c);
+  }
+  return std::string(trim(out));
+}
+
+}  // namespace
+
+Result<PastedReply> parse_pasted_reply(std::string_view line) {
+  line = trim(line);
+  if (line.size() >= 2 && (line.front() == '"' || line.front() == '\'') &&
+      line.back() == line.front())
+    line = trim(line.substr(1, line.size() - 2));
+  if (line.empty()) return error("an empty reply");
+  PastedReply out;
+  out.stage = stage_named(line);
+  // The reply starts at its code: at the start of the line, or after a log prefix.
+  size_t at = std::string_view::npos;
+  for (size_t i = 0; i + 3 <= line.size(); ++i) {
+    if (code_at(line, i)) {
+      at = i;
+      break;
+    }
+  }
+  std::string_view code_digits;
+  std::string_view rest;
+  if (at != std::string_view::npos) {
+    code_digits = line.substr(at, 3);
+    out.reply.code = static_cast<uint16_t>((line[at] - '0') * 100 + (line[at + 1] - '0') * 10 +
+                                           (line[at + 2] - '0'));
+    out.context = std::string(trim(line.substr(0, at)));
+    rest = line.substr(at + 3);
+    if (!rest.empty()) rest.remove_prefix(1);  // ' ' or '-'
+    rest = trim(rest);
+    size_t len = 0;
+    if (auto e = enhanced_at(rest, 0, &len); e && e->klass == line[at] - '0') {
+      out.reply.enhanced = e;
+      rest = trim(rest.substr(len));
+    }
+  } else {
+    // No code: an enhanced code at the start, or after a prefix, still says the class.
+    rest = line;
+    for (size_t i = 0; i < line.size(); ++i) {
+      if ((i > 0 && !code_boundary(line[i - 1])) || (line[i] != '4' && line[i] != '5')) continue;
+      size_t len = 0;
+      if (auto e = enhanced_at(line, i, &len)) {
+        out.reply.enhanced = e;
+        out.context = std::string(trim(line.substr(0, i)));
+        rest = trim(line.substr(i + len));
+        break;
+      }
+    }
+  }
+  std::string text = clean_text(rest, code_digits, out.reply.enhanced);
+  if (text.empty() && !out.context.empty() && at == std::string_view::npos)
+    text = out.context;  // only a prefix: read it
+  out.reply.lines.push_back(std::move(text));
+  return out;
+}
+
+Result<smtp::Reply> parse_reply_line(std::string_view line) {
+  auto p = parse_pasted_reply(line);
+  if (!p) return Unexpected<Error>{p.error()};
+  return std::move(p->reply);
+}
+
+}  // namespace sluice::classify

@@ -1,0 +1,55 @@
+// The classifier's data, as parsed from [[rule]], [[phrase]] and [[hint]] tables (format in
+// doc/classify.md). Internal to src/classify; constant after load.
+#pragma once
+
+#include <boost/regex.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "classify/classifier.h"
+
+namespace sluice::classify {
+
+// The conditions a rule or phrase may carry; each absent one matches everything.
+struct Conditions {
+  std::vector<std::string> providers;  // empty: any
+  std::vector<Stage> stages;           // empty: any; Stage::kUnknown fails a stage list
+  std::vector<std::string> codes;      // "421", "4xx", "45x"; empty: any (code 0 fails a list)
+  std::vector<std::string> enhanced;   // exact "4.7.0" or prefix "4.7."; empty: any
+  std::optional<boost::regex> text;    // searched in the normalized text
+  bool others_open = false;            // only while other connections to the site are open
+
+  bool matches(const Input& in, std::string_view provider, const std::string& text_value) const;
+};
+
+struct Classifier::Rule {
+  std::string name;
+  Conditions when;
+  Category category = Category::kOther;
+  std::optional<bool> hard;
+  std::optional<Action> action;
+  std::vector<std::string> examples;
+};
+
+// Evidence for a category: every phrase that matches adds its weight to its category.
+struct Classifier::Phrase {
+  std::string name;
+  Conditions when;
+  Category category = Category::kOther;
+  double weight = 10;
+  std::optional<bool> hard;
+  std::optional<Action> action;
+  std::vector<std::string> examples;
+};
+
+// Names the provider of a reply that came without one (sluice classify, pasted replies).
+struct Classifier::Hint {
+  std::string provider;
+  boost::regex text;  // searched in the reply's text and its context
+};
+
+// Default actions by category (doc/classify.md).
+Action default_action(Category c, bool hard);
+
+}  // namespace sluice::classify
