@@ -252,15 +252,15 @@ Verdict Classifier::classify(const Input& in) const {
 std::vector<Classifier::Example> Classifier::examples() const {
   std::vector<Example> out;
   auto add = [&](const std::string& name, const Conditions& when,
-                 const std::vector<std::string>& examples) {
+                 const std::vector<std::string>& examples, bool phrase, Category category) {
     for (const auto& e : examples) {
       out.push_back(Example{name, when.providers.empty() ? std::string() : when.providers.front(),
                             when.stages.empty() ? Stage::kRcpt : when.stages.front(),
-                            when.others_open, e});
+                            when.others_open, e, phrase, category});
     }
   };
-  for (const auto& r : rules_) add(r->name, r->when, r->examples);
-  for (const auto& p : phrases_) add(p->name, p->when, p->examples);
+  for (const auto& r : rules_) add(r->name, r->when, r->examples, false, r->category);
+  for (const auto& p : phrases_) add(p->name, p->when, p->examples, true, p->category);
   return out;
 }
 

@@ -104,6 +104,8 @@ class Classifier {
     Stage stage;
     bool others_open;
     std::string reply;  // "421-4.7.0 text"
+    bool phrase = false;  // of a [[phrase]]: it must come to the phrase's category
+    Category category = Category::kOther;
   };
   // Every rule's and phrase's examples, for the tests (each must be classified by its own rule,
   // or for a phrase, into its category with that phrase among the evidence).
