@@ -88,6 +88,8 @@ void read_shaping_section(const toml::table& root, const std::string& file, Shap
   s.duration("decay", tu.decay, milliseconds(1000), milliseconds(604'800'000));
   s.duration("greylist_retry", tu.greylist_retry, milliseconds(1000), milliseconds(86'400'000));
   s.duration("forget_after", tu.forget_after, milliseconds(1000), milliseconds(604'800'000));
+  s.duration("dead_probe", tu.dead_probe, milliseconds(100), milliseconds(3'600'000));
+  s.duration("max_dead_probe", tu.max_dead_probe, milliseconds(100), milliseconds(86'400'000));
   for (const char* k : {"default", "provider", "site", "domain"}) s.known(k);
   s.finish();
 

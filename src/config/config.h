@@ -127,6 +127,8 @@ struct ShapingTuning {
   Duration decay{3'600'000};         // learned limits rise by one step per this, toward probing
   Duration greylist_retry{300'000};  // a greylisted message is retried after this
   Duration forget_after{600'000};    // an idle site leaves memory after this (state is kept)
+  Duration dead_probe{10'000};       // a site where nothing works: one probe after this
+  Duration max_dead_probe{300'000};  // failed probes double the wait, up to this
   friend bool operator==(const ShapingTuning&, const ShapingTuning&) = default;
 };
 

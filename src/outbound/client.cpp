@@ -101,10 +101,12 @@ class Connection {
     ctx_.source->report(std::move(r));
   }
 
-  asio::awaitable<bool> connect() {
+  // Connects to the first host, from `first_host` on (MX order), that accepts the connection.
+  asio::awaitable<bool> connect(size_t first_host) {
     auto ex = co_await asio::this_coro::executor;
     std::string errors;
-    for (const Host& host : dest_.hosts) {
+    for (size_t h = first_host; h < dest_.hosts.size(); ++h) {
+      const Host& host = dest_.hosts[h];
       for (const std::string& addr : host.addresses) {
         boost::system::error_code ec;
         const auto address = asio::ip::make_address(addr, ec);
@@ -132,6 +134,7 @@ class Connection {
                                                  asio::as_tuple(asio::use_awaitable));
         timer.cancel();
         if (!cec && !timed_out) {
+          host_index_ = h;
           host_ = host.name;
           ip_ = addr;
           stream_ = std::make_unique<net::Stream>(std::move(sock));
@@ -158,7 +161,7 @@ class Connection {
     for (;;) {
       std::string_view view(buf_.data() + pos_, len_ - pos_);
       const size_t before = view.size();
-      auto r = parser_.next(view);
+      auto r = parser_->next(view);
       pos_ += before - view.size();
       if (pos_ == len_) pos_ = len_ = 0;
       if (r) {
@@ -191,13 +194,26 @@ class Connection {
 
   // Connects, reads the banner, EHLO, STARTTLS. On failure reports `job` and returns false.
   asio::awaitable<bool> open(const Job& job) {
-    const bool ok2 = co_await connect();
-    if (!ok2) {
-      fail_all(job, Outcome::kTransient, Stage::kConnect,
-               synthesized(451, "4.4.1", "cannot connect to " + dest_.site + ":" + last_error_));
-      co_return false;
+    size_t first_host = 0;
+    std::optional<Reply> banner;
+    for (;;) {
+      const bool ok2 = co_await connect(first_host);
+      if (!ok2) {
+        fail_all(job, Outcome::kTransient, Stage::kConnect,
+                 synthesized(451, "4.4.1", "cannot connect to " + dest_.site + ":" + last_error_));
+        co_return false;
+      }
+      banner = co_await read_reply(cfg_.command_timeout);
+      const bool refused = !banner || banner->code / 100 == 4;
+      if (!refused || !job.next_mx_on_refusal || host_index_ + 1 >= dest_.hosts.size()) break;
+      // This host refuses for now: the next MX may take the mail (RFC 5321 §5).
+      stream_->close();
+      stream_.reset();
+      pos_ = len_ = 0;
+      parser_ = std::make_unique<smtp::ReplyParser>();  // a new conversation
+      broken_ = false;
+      first_host = host_index_ + 1;
     }
-    auto banner = co_await read_reply(cfg_.command_timeout);
     if (!banner) {
       fail_all(job, Outcome::kTransient, Stage::kBanner, lost(Stage::kBanner));
       co_return false;
@@ -437,11 +453,12 @@ class Connection {
   const config::DeliveryConfig& cfg_;
   Destination dest_;
   std::unique_ptr<net::Stream> stream_;
-  smtp::ReplyParser parser_;
+  std::unique_ptr<smtp::ReplyParser> parser_ = std::make_unique<smtp::ReplyParser>();
   std::string buf_;
   size_t pos_ = 0, len_ = 0;
   Extensions ext_;
   std::string host_, ip_;
+  size_t host_index_ = 0;  // of dest_.hosts: the host connected to
   std::string last_error_;
   bool broken_ = false;
   uint32_t transactions_ = 0;

@@ -42,6 +42,11 @@ struct Job {
   std::vector<size_t> recipients;  // indices into meta.recipients, one domain, one transaction
   std::string body;                // as spooled
   uint64_t token = 0;              // the manager's handle for this job
+  // A connection opened for this job may try the destination's next MX host when one refuses
+  // at the banner (4xx, or closes before it), as RFC 5321 §5 asks. Set only while no other
+  // connection to the site works, so that one host's connection limit never spills onto the
+  // site's other hosts.
+  bool next_mx_on_refusal = false;
 };
 
 struct JobReport {

@@ -97,6 +97,7 @@ void Manager::open_connections(Site& site) {
     }
     auto job = take_job(site);
     if (!job) break;
+    job->next_mx_on_refusal = site.established == 0;
     site.ctl->opened(now);
     ++site.connections;
     ++connections_;
@@ -278,16 +279,30 @@ void Manager::on_report(outbound::JobReport r) {
     // Connections that work, other than the one that got this reply.
     const bool this_works = res.stage >= outbound::Stage::kMail;
     const uint32_t working = site ? site->established : 0;
-    in.others_open = working > (this_works ? 1u : 0u);
+    const uint32_t others_working = working - (this_works && working ? 1u : 0u);
+    in.others_open = others_working > 0;
     static const classify::Classifier kCodeOnly;
-    const classify::Verdict v =
-        (options_.classifier ? *options_.classifier : kCodeOnly).classify(in);
+    classify::Verdict v = (options_.classifier ? *options_.classifier : kCodeOnly).classify(in);
+    bool unavailable = false;
+    if (site) read_behaviour(*site, res, r.transactions_before, others_working, v, unavailable);
     if (v.action == Action::kNone) {
       res.outcome = Outcome::kDelivered;
       if (site) {
         ++site->delivered;
         site->recent.push_back(now);
       }
+    } else if (unavailable) {
+      // A dead destination: the site is held (one probe on a backoff) and the message waits
+      // for it, uncharged; expiry still applies.
+      res.outcome = Outcome::kTransient;
+      const bool too_old = now - m.meta.received_ms >= options_.queue.max_age.count();
+      if (!too_old && m.requeues < kMaxRequeues) {
+        record(m, res, r.remote_host, r.remote_ip, ref.site, provider,
+               classify::category_name(v.category), v.rule, false);
+        again.push_back(res.index);
+        continue;
+      }
+      m.defer_until[res.index] = 0;
     } else if (!classify::is_throttle(v.action) || !site) {
       res.outcome = v.hard ? Outcome::kPermanent : Outcome::kTransient;
     } else {
@@ -345,6 +360,47 @@ void Manager::on_report(outbound::JobReport r) {
     for (size_t i : again) defer(m, i, now);
   }
   if (--m.outstanding == 0) settle(ref.id);
+}
+
+void Manager::read_behaviour(Site& site, const RecipientResult& res, uint32_t transactions_before,
+                             uint32_t others_working, classify::Verdict& v, bool& unavailable) {
+  // Only a refusal before the connection worked for anything (connect, banner, EHLO, STARTTLS,
+  // or MAIL of its first transaction), soft, that the words did not explain as a throttle
+  // signal of their own: what the receiver does then says what its words do not.
+  const bool before_work = res.stage == outbound::Stage::kConnect ||
+                           res.stage == outbound::Stage::kBanner ||
+                           res.stage == outbound::Stage::kEhlo ||
+                           res.stage == outbound::Stage::kStartTls ||
+                           (res.stage == outbound::Stage::kMail && transactions_before == 0);
+  const bool unexplained = !v.by_words || v.category == classify::Category::kOther ||
+                           v.category == classify::Category::kNetwork;
+  if (!before_work || v.hard || v.action == Action::kNone || classify::is_throttle(v.action) ||
+      !unexplained)
+    return;
+  if (others_working > 0) {
+    // Refused while other connections to the site work: a connection limit, whatever the text
+    // or code, or none at all (a hang-up) — learned exactly as from a known text.
+    if (res.stage == outbound::Stage::kStartTls) return;  // a TLS problem, not a count
+    v.category = classify::Category::kConnectionLimit;
+    v.action = Action::kReduceConnections;
+    v.rule = "behaviour: refused while others work";
+    return;
+  }
+  // Nothing works: the site is unavailable (Postfix's dead destination). One probe at a time,
+  // on a backoff; the first that works releases the site's messages.
+  unavailable = true;
+  v.rule = v.rule == "code" ? "behaviour: site unavailable" : v.rule;
+  const int64_t now = now_ms();
+  if (auto change = site.ctl->on_unavailable(now)) {
+    site.last_signal = res.reply.summary();
+    site.last_category = classify::category_name(v.category);
+    site.last_rule = "site unavailable";
+    site.last_stage = outbound::stage_name(res.stage);
+    site.last_signal_ms = now;
+    ++site.refused_connections;
+    log_change(site, *change, res.reply.summary(), classify::category_name(v.category),
+               "site unavailable");
+  }
 }
 
 void Manager::apply_signal(Site& site, const classify::Verdict& v, const RecipientResult& r,

@@ -115,6 +115,7 @@ uint32_t Controller::connection_limit() const {
 
 bool Controller::may_open(int64_t now_ms, uint32_t open) const {
   if (suspended(now_ms) || now_ms < hold_until_ms_) return false;
+  if (unavailable_ && open > 0) return false;  // one probe at a time
   if (open >= connection_limit()) return false;
   if (limits_.max_connection_rate.limited() && now_ms < next_connection_ms_) return false;
   return true;
@@ -158,8 +159,26 @@ int64_t Controller::take_message(int64_t now_ms) {
   return 0;
 }
 
+std::optional<Change> Controller::on_unavailable(int64_t now_ms) {
+  if (unavailable_ && now_ms < hold_until_ms_) return std::nullopt;  // the same cohort
+  const int64_t from = dead_wait_ms_;
+  dead_wait_ms_ = unavailable_ ? std::min<int64_t>(tuning_.max_dead_probe.count(), dead_wait_ms_ * 2)
+                               : tuning_.dead_probe.count();
+  unavailable_ = true;
+  hold_until_ms_ = std::max(hold_until_ms_, now_ms + dead_wait_ms_);
+  return Change{"hold", std::to_string(from) + "ms", std::to_string(dead_wait_ms_) + "ms",
+                from ? "site unavailable: the probe failed" : "site unavailable: nothing works"};
+}
+
 std::optional<Change> Controller::on_connected(int64_t now_ms, uint32_t working) {
   hold_ms_ = tuning_.hold.count();  // something works: holds start short again
+  if (unavailable_) {
+    unavailable_ = false;
+    const int64_t was = dead_wait_ms_;
+    dead_wait_ms_ = 0;
+    hold_until_ms_ = 0;
+    return Change{"hold", std::to_string(was) + "ms", "0ms", "site available: a probe works"};
+  }
   if (!adaptive()) return std::nullopt;
   if (in_slow_start()) {
     if (slow_start_limit_ >= limits_.connection_limit) return std::nullopt;

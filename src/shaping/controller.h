@@ -94,6 +94,13 @@ class Controller {
   std::optional<Change> on_rate_limit(int64_t now_ms, double delivered_per_second);
   std::optional<Change> on_deliveries_limit(int64_t now_ms, uint32_t delivered_on_connection);
   std::optional<Change> on_reputation(int64_t now_ms, const std::string& reason);
+  // Dead destination: a connection failed before it worked (refused, reset, closed or timed
+  // out before the banner, a 4xx at the banner, TLS failing) while no other connection to the
+  // site works. The site is unavailable: no connection for dead_probe, then one probe at a
+  // time; each failed probe doubles the wait (up to max_dead_probe); the first connection that
+  // works (on_connected) ends it.
+  std::optional<Change> on_unavailable(int64_t now_ms);
+  bool unavailable() const { return unavailable_; }
   // Periodic: probing and decay. `waiting`: messages wait for this key; `connections_full`:
   // every allowed connection is open (probing a key that does not need more learns nothing).
   std::optional<Change> tick(int64_t now_ms, bool waiting, bool connections_full);
@@ -108,6 +115,8 @@ class Controller {
   uint32_t slow_start_limit_;
   int64_t hold_until_ms_ = 0;
   int64_t hold_ms_ = 0;           // the current hold (doubles while nothing works)
+  bool unavailable_ = false;      // dead destination: one probe at a time, after the wait
+  int64_t dead_wait_ms_ = 0;      // the current wait between probes (doubles on failure)
   uint32_t working_since_hold_ = 0;
   int64_t last_signal_ms_ = 0;    // last connection-limit signal
   int64_t last_probe_ms_ = 0;     // last probe (connection limit raised by one)

@@ -29,6 +29,28 @@ std::optional<std::string> parse_stage(std::string_view s, Stage& out) {
   return std::nullopt;
 }
 
+std::optional<std::string> parse_limit_action(std::string_view s, LimitAction& out) {
+  if (s == "reply")
+    out = LimitAction::kReply;
+  else if (s == "hangup")
+    out = LimitAction::kHangup;
+  else
+    return "expected \"reply\" or \"hangup\"";
+  return std::nullopt;
+}
+
+std::optional<std::string> parse_down_mode(std::string_view s, DownMode& out) {
+  if (s == "close")
+    out = DownMode::kClose;
+  else if (s == "refuse")
+    out = DownMode::kRefuse;
+  else if (s == "silent")
+    out = DownMode::kSilent;
+  else
+    return "expected \"close\", \"refuse\" or \"silent\"";
+  return std::nullopt;
+}
+
 std::optional<std::string> check_regex(std::string_view s) {
   try {
     std::regex re{std::string(s)};
@@ -72,6 +94,9 @@ void read_provider(const toml::table& t, const std::string& file, size_t index, 
   s.u32("connection_limit", p.connection_limit, 0, 100'000);
   s.parsed<Stage>("limit_stage", p.limit_stage, parse_stage);
   reply_key(s, "limit_reply", p.limit_reply);
+  s.parsed<LimitAction>("limit_action", p.limit_action, parse_limit_action);
+  s.duration("down_for", p.down_for, milliseconds(0), milliseconds(86'400'000));
+  s.parsed<DownMode>("down_mode", p.down_mode, parse_down_mode);
   s.u32("penalty_threshold", p.penalty_threshold, 0, 1'000'000);
   s.u32("penalty_step", p.penalty_step, 1, 100'000);
   s.duration("penalty_decay", p.penalty_decay, milliseconds(1), milliseconds(86'400'000));

@@ -25,6 +25,11 @@ struct LimitChange {
 };
 
 enum class Stage { kBanner, kEhlo, kMail };
+// How a connection over the limit is refused: with limit_reply, or by hanging up silently.
+enum class LimitAction { kReply, kHangup };
+// How a host that is down treats a connection: accepts and closes at once, is not listening
+// (connection refused), or accepts and never says anything.
+enum class DownMode { kClose, kRefuse, kSilent };
 
 struct ProviderConfig {
   std::string name;
@@ -36,6 +41,11 @@ struct ProviderConfig {
   std::string limit_reply =
       "421 4.7.0 Too many concurrent connections from this IP, try again later";
   std::vector<LimitChange> limit_schedule;
+  LimitAction limit_action = LimitAction::kReply;
+
+  // Down for this long from the start, then up (0: never down).
+  Duration down_for{0};
+  DownMode down_mode = DownMode::kClose;
 
   // Dynamic limits: each refused connection earns the IP a penalty point; every
   // penalty_threshold points lower its limit by penalty_step (never below 1); one point decays

@@ -78,6 +78,20 @@ class Provider {
   }
 
   Status start() {
+    if (cfg_.down_for.count() > 0 && cfg_.down_mode == DownMode::kRefuse) {
+      // Not listening while down: connections are refused by the kernel.
+      auto t = std::make_shared<asio::steady_timer>(ioc_, cfg_.down_for);
+      t->async_wait([this, t](const boost::system::error_code& e) {
+        if (e) return;
+        if (auto st = listen(); !st)
+          std::fprintf(stderr, "sluice sim: %s\n", st.error().message.c_str());
+      });
+      return ok_status();
+    }
+    return listen();
+  }
+
+  Status listen() {
     boost::system::error_code ec;
     const auto addr = asio::ip::make_address(
         cfg_.listen.host == "localhost" ? "127.0.0.1" : cfg_.listen.host, ec);
@@ -105,7 +119,7 @@ class Provider {
     std::string refused = "{";
     for (const char* kind :
          {"connection_limit", "rate_limit", "connection_rate", "blocked", "session_cap", "greylist",
-          "transient", "hard_bounce", "mailbox_full"}) {
+          "transient", "hard_bounce", "mailbox_full", "down"}) {
       if (refused.size() > 1) refused.push_back(',');
       append_json_string(refused, kind);
       const auto it = stats_.refused.find(kind);
@@ -204,6 +218,22 @@ class Provider {
 
   static std::string line(std::string_view reply) { return std::string(reply) + "\r\n"; }
 
+  // A host that never answers: reads (and drops) what the client sends until it closes, or
+  // until `until` fires (the host comes back and drops the connection).
+  asio::awaitable<void> silent(tcp::socket& sock, asio::steady_timer& until) {
+    until.async_wait([&sock](const boost::system::error_code& e) {
+      if (e) return;
+      boost::system::error_code ignored;
+      sock.close(ignored);
+    });
+    char chunk[512];
+    for (;;) {
+      auto [ec, n] = co_await sock.async_read_some(asio::buffer(chunk), kTuple);
+      if (ec) break;
+    }
+    until.cancel();
+  }
+
   // Replies are built in a named string (`out`) before co_await: GCC 12 destroys temporaries
   // of a co_await expression twice.
   asio::awaitable<void> session(tcp::socket sock) {
@@ -216,6 +246,17 @@ class Provider {
     IpState& st = ips_[ip];
     ++stats_.connections;
     ++stats_.current.connections;
+
+    if (now - started_ < cfg_.down_for) {
+      refuse("down");
+      ++stats_.current.refused_connections;
+      if (cfg_.down_mode == DownMode::kSilent) {
+        // Says nothing until the client gives up (or the host comes back, then hangs up).
+        asio::steady_timer t(ioc_, cfg_.down_for - (now - started_));
+        co_await silent(sock, t);
+      }
+      co_return;  // closes the socket: the client sees the connection end before any banner
+    }
 
     if (any_contains(blocked_, ip)) {
       refuse("blocked");
@@ -239,6 +280,7 @@ class Provider {
       if (st.penalty == 0) st.penalty_changed = now;
       ++st.penalty;
       if (cfg_.limit_stage == Stage::kBanner) {
+        if (cfg_.limit_action == LimitAction::kHangup) co_return;  // silent hang-up
         out = line(cfg_.limit_reply);
         co_await send(sock, out);
         co_return;
@@ -288,6 +330,7 @@ class Provider {
       smtp::Command& cmd = *parsed;
       if (std::holds_alternative<smtp::Ehlo>(cmd) || std::holds_alternative<smtp::Helo>(cmd)) {
         if (over && cfg_.limit_stage == Stage::kEhlo) {
+          if (cfg_.limit_action == LimitAction::kHangup) co_return;
           out = line(cfg_.limit_reply);
           co_await send(sock, out);
           co_return;
@@ -300,6 +343,7 @@ class Provider {
         co_await send(sock, out);
       } else if (auto* m = std::get_if<smtp::MailFrom>(&cmd)) {
         if (over) {  // limit_stage mail
+          if (cfg_.limit_action == LimitAction::kHangup) co_return;
           out = line(cfg_.limit_reply);
           co_await send(sock, out);
           co_return;
