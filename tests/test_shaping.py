@@ -288,10 +288,24 @@ class ClassifyCommand(unittest.TestCase):
         self.assertEqual(out[0]["action"], "suspend")
         self.assertEqual(out[1]["severity"], "hard")
         self.assertTrue(all(o["rule"] for o in out))
-        bad = subprocess.run([harness.BIN, "classify"], input="hello\n", capture_output=True,
-                             text=True, timeout=TIMEOUT)
-        self.assertEqual(bad.returncode, 65)
-        self.assertIn("three-digit code", bad.stderr)
+        # '-' is standard input; the stage prefix is optional ("unknown" too); replies without a
+        # code are classified; a bad line is reported with its number, the rest still classified,
+        # and the exit code says one was bad.
+        lines = ("unknown\t451 4.7.652 The mail server [192.0.2.1] has exceeded the maximum "
+                 "number of connections. (S3115)\n"
+                 "bogus\t421 4.7.0 Try again later\n"
+                 "Mailbox full\n"
+                 "host mx.example.com[192.0.2.1] said: 550 5.1.1 <a@example.com>: Recipient "
+                 "address rejected: User unknown (in reply to RCPT TO command)\n")
+        r = subprocess.run([harness.BIN, "classify", "--json", "-"], input=lines,
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 65)
+        self.assertIn("line 2: unknown stage 'bogus'", r.stderr)
+        out = [json.loads(l) for l in r.stdout.splitlines()]
+        self.assertEqual([o["category"] for o in out],
+                         ["connection-limit", "mailbox-full", "user-unknown"])
+        self.assertEqual(out[1]["code"], 0)
+        self.assertEqual(out[2]["stage"], "rcpt")
 
 
 if __name__ == "__main__":

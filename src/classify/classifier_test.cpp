@@ -221,6 +221,10 @@ TEST(Classifier, ParsesReplyLines) {
   ASSERT_TRUE(enh->enhanced);
   EXPECT_EQ(enh->enhanced->str(), "5.1.1");
   EXPECT_EQ(parse_reply_line("999 x")->code, 0);  // not a reply code: text
+  auto qmail = parse_reply_line("Sorry, no mailbox here by that name. (#5.1.1)");
+  ASSERT_TRUE(qmail.ok());
+  EXPECT_EQ(qmail->enhanced->str(), "5.1.1");
+  EXPECT_EQ(qmail->text(), "Sorry, no mailbox here by that name.");
 }
 
 TEST(Classifier, ParsesRepliesAsPastedFromLogs) {

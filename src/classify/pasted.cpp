@@ -1,5 +1,6 @@
 // Replies as operators paste them: from logs, DSNs and forum posts, with or without a code, a
 // log prefix before them, continuation lines joined into one. Sans-I/O.
+#include <algorithm>
 #include <array>
 
 #include "classify/classifier.h"
@@ -146,8 +147,19 @@ Result<PastedReply> parse_pasted_reply(std::string_view line) {
       size_t len = 0;
       if (auto e = enhanced_at(line, i, &len)) {
         out.reply.enhanced = e;
-        out.context = std::string(trim(line.substr(0, i)));
-        rest = trim(line.substr(i + len));
+        const std::string_view before = trim(line.substr(0, i));
+        const std::string_view after = trim(line.substr(i + len));
+        // "5.1.1 User unknown" (the words follow), or "No mailbox here by that name. (#5.1.1)"
+        // (qmail: the words come first).
+        const auto letters = std::count_if(after.begin(), after.end(), is_alpha);
+        if (letters >= 3 || before.empty()) {
+          out.context = std::string(before);
+          rest = after;
+        } else {
+          rest = before;
+          while (!rest.empty() && (rest.back() == '#' || rest.back() == '(' || rest.back() == ' '))
+            rest.remove_suffix(1);
+        }
         break;
       }
     }
