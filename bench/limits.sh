@@ -46,6 +46,10 @@
 #   CLIENTS         injecting smtp-source clients (default 5)
 #   MESSAGE_SIZE    body bytes per message (default 4096)
 #   LIMIT_STAGE     where the simulator refuses: banner (default), ehlo or mail
+#   LIMIT_REPLY     the simulator's refusal (default "421 4.7.0 Too many concurrent connections
+#                   from this IP, try again later"); a text no rule knows tests learning from
+#                   behaviour
+#   LIMIT_ACTION    reply (default) or hangup: the excess connection is closed without a word
 #   TARPIT          the simulator's delay before each reply (default 5ms: about 20 ms per message
 #                   per connection, so that throughput is made of connections, as against a
 #                   distant receiver; "0ms": the injection is the bottleneck and N hardly matters)
@@ -73,7 +77,7 @@ BENCH_NAME=limits
 source "$ROOT/bench/lib.sh"
 
 repro=$(repro_command bench/limits.sh QUICK MESSAGES CAP PROVIDERS SENDERS CLIENTS MESSAGE_SIZE \
-  LIMIT_STAGE TARPIT SESSION_CAP DROP_FROM DROP_TO DROP_AT SLUICE_MIN_BACKOFF SLUICE_BIN HARAKA_NODES SIM_PORT \
+  LIMIT_STAGE LIMIT_REPLY LIMIT_ACTION TARPIT SESSION_CAP DROP_FROM DROP_TO DROP_AT SLUICE_MIN_BACKOFF SLUICE_BIN HARAKA_NODES SIM_PORT \
   POSTFIX_PORT HARAKA_PORT SLUICE_PORT SLUICE_HTTP_PORT)
 
 QUICK=${QUICK:-0}
@@ -104,7 +108,8 @@ DOMAIN="limits.test"                       # .test (RFC 2606): never resolves an
 FROM="bench@$DOMAIN"
 RCPT="rcpt@$DOMAIN"
 PORT_WAIT=10
-LIMIT_REPLY="421 4.7.0 Too many concurrent connections from this IP, try again later"
+LIMIT_REPLY=${LIMIT_REPLY:-"421 4.7.0 Too many concurrent connections from this IP, try again later"}
+LIMIT_ACTION=${LIMIT_ACTION:-reply}
 POLL=0.5                                   # seconds between looks at the stats file
 
 for p in $PROVIDERS; do
@@ -156,6 +161,7 @@ listen = "127.0.0.1:$SIM_PORT"
 connection_limit = $limit
 limit_stage = "$LIMIT_STAGE"
 limit_reply = "$LIMIT_REPLY"
+limit_action = "$LIMIT_ACTION"
 tarpit = "$TARPIT"
 max_messages_per_connection = $SESSION_CAP
 $schedule
@@ -508,7 +514,11 @@ report=$RESULTS_DIR/limits-$(date -u +%Y-%m-%d)$suffix.md
   echo "# Respecting limits: senders against a provider with an unknown per-IP connection limit"
   echo
   echo "Each sender gets $MESSAGES messages for $DOMAIN, routed to \`sluice sim\`, whose provider"
-  echo "refuses (\`$LIMIT_REPLY\` at the $LIMIT_STAGE stage) a connection from an IP that already"
+  if [[ $LIMIT_ACTION == hangup ]]; then
+    echo "hangs up without a word (at the $LIMIT_STAGE stage) on a connection from an IP that already"
+  else
+    echo "refuses (\`$LIMIT_REPLY\` at the $LIMIT_STAGE stage) a connection from an IP that already"
+  fi
   echo "has N open, and answers each command after $TARPIT (tarpit: a receiver that takes time, so"
   echo "throughput is made of connections)$( ((SESSION_CAP > 0)) && echo ", and closes a connection after $SESSION_CAP messages (a per-session cap)"). The oracle is sluice told N; the others are not told. Each run is capped at"
   echo "$CAP s from the start of the injection. Figures compare senders within this run only."

@@ -387,7 +387,9 @@ void Manager::read_behaviour(Site& site, const RecipientResult& res, uint32_t tr
     return;
   }
   // Nothing works: the site is unavailable (Postfix's dead destination). One probe at a time,
-  // on a backoff; the first that works releases the site's messages.
+  // on a backoff; the first that works releases the site's messages. A refusal at MAIL may be
+  // about the sender, not the site: it stays the message's own retry.
+  if (res.stage == outbound::Stage::kMail) return;
   unavailable = true;
   v.rule = v.rule == "code" ? "behaviour: site unavailable" : v.rule;
   const int64_t now = now_ms();

@@ -142,6 +142,42 @@ TEST(Controller, NoReconnectStormWhenEveryConnectionIsRefused) {
   EXPECT_EQ(r.final_limit, 1u);
 }
 
+// A dead destination: every connection fails before it works and nothing else is open. The
+// site gets one probe at a time, 10 s, 20 s, 40 s … apart (up to max_dead_probe), and the first
+// probe that works ends it.
+TEST(Controller, UnavailableSiteGetsOneProbeAtATimeOnABackoff) {
+  const config::ShapingTuning tuning;  // dead_probe 10 s, max_dead_probe 5 min
+  Controller c(limits(32), tuning, 0);
+  int64_t t = 0;
+  std::vector<int64_t> probes;
+  // Down for 10 minutes: a connection is tried whenever the controller allows one, and fails.
+  for (; t < 600'000; t += 100) {
+    if (!c.may_open(t, 0)) continue;
+    probes.push_back(t);
+    c.opened(t);
+    if (probes.size() > 1) {
+      EXPECT_FALSE(c.may_open(t, 1)) << "a second connection while probing";
+    }
+    ASSERT_TRUE(c.on_unavailable(t + 50)) << "every failed probe lengthens the wait";
+    EXPECT_TRUE(c.unavailable());
+  }
+  // 0, 10, 30, 70, 150, 310 s, then every 300 s: 7 attempts in 10 minutes, not one per message.
+  ASSERT_GE(probes.size(), 2u);
+  EXPECT_LE(probes.size(), 8u);
+  EXPECT_NEAR(static_cast<double>(probes[1] - probes[0]), 10'050, 200);
+  for (size_t i = 2; i < probes.size(); ++i)
+    EXPECT_LE(probes[i] - probes[i - 1], 300'100) << "waits stop doubling at max_dead_probe";
+  // A second failure of the same cohort (a connection set up alongside) changes nothing.
+  EXPECT_FALSE(c.on_unavailable(t + 60));
+  // The site comes back: the next probe works, and the site opens as before.
+  while (!c.may_open(t, 0)) t += 100;
+  auto back = c.on_connected(t, 1);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->why, "site available: a probe works");
+  EXPECT_FALSE(c.unavailable());
+  EXPECT_TRUE(c.may_open(t, 1));
+}
+
 TEST(Controller, OracleHoldsExactlyTheConfiguredLimit) {
   Controller c(limits(7, false), config::ShapingTuning{}, 0);
   EXPECT_EQ(c.connection_limit(), 7u);
