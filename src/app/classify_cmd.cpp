@@ -10,6 +10,29 @@
 namespace sluice {
 namespace {
 
+// A stage as operators write it: sluice's names in any case, and the SMTP commands ("RCPT TO",
+// "HELO", "end of DATA", "greeting").
+std::optional<classify::Stage> stage_named(std::string_view name) {
+  std::string n = to_lower(name);
+  for (char& c : n) {
+    if (c == '_' || c == ' ') c = '-';
+  }
+  if (auto s = classify::parse_stage(n)) return s;
+  static constexpr std::pair<std::string_view, classify::Stage> kAliases[] = {
+      {"greeting", classify::Stage::kBanner},     {"connection", classify::Stage::kConnect},
+      {"helo", classify::Stage::kEhlo},           {"lhlo", classify::Stage::kEhlo},
+      {"tls", classify::Stage::kStartTls},        {"mail-from", classify::Stage::kMail},
+      {"rcpt-to", classify::Stage::kRcpt},        {"bdat", classify::Stage::kEndOfData},
+      {"end-of-data", classify::Stage::kEndOfData}, {"eod", classify::Stage::kEndOfData},
+      {"dot", classify::Stage::kEndOfData},       {"data-end", classify::Stage::kEndOfData},
+      {"", classify::Stage::kUnknown},            {"-", classify::Stage::kUnknown},
+  };
+  for (const auto& [alias, stage] : kAliases) {
+    if (n == alias) return stage;
+  }
+  return std::nullopt;
+}
+
 // Prints one verdict; an error message when the line is not a reply. `line` is "REPLY" or
 // "STAGE<TAB>REPLY"; a log that names the stage ("in reply to RCPT TO command") names it when
 // the line does not.
@@ -18,7 +41,7 @@ std::string classify_line(const classify::Classifier& c, const ClassifyOptions& 
   std::optional<classify::Stage> stage;
   if (const size_t tab = line.find('\t'); tab != std::string_view::npos) {
     const std::string_view name = trim(line.substr(0, tab));
-    stage = classify::parse_stage(name);
+    stage = stage_named(name);
     if (!stage) return "unknown stage '" + std::string(name) + "' before the tab";
     line = line.substr(tab + 1);
   }
@@ -72,7 +95,7 @@ int classify_replies(const ClassifyOptions& o) {
     loaded = std::move(*r);
     c = &loaded;
   }
-  auto stage = classify::parse_stage(o.stage);
+  auto stage = stage_named(o.stage);
   if (!stage) {
     std::fprintf(stderr,
                  "sluice classify: --stage: expected dns, connect, banner, ehlo, starttls, mail, "
