@@ -87,6 +87,35 @@ class LearnsFromBehaviour(unittest.TestCase):
         self.check_learned(*self.converge({"limit_action": "hangup"}))
 
 
+class LearnsTheRateFromBehaviour(unittest.TestCase):
+    def test_refusals_that_track_the_message_rate_teach_the_rate(self):
+        # 40 messages a second per IP, excess refused at MAIL with words that say nothing.
+        sim = Sim({"p": {"message_rate": "40/s", "rate_reply": UNKNOWN_TEXTS["451"]}})
+        routes = {"paced.test": {"host": "127.0.0.1", "port": sim.ports["p"]}}
+        h = Held(routes, 400, "paced.test")
+        try:
+            server = h.deliver(queue={"min_backoff": "1s", "max_backoff": "2s"})
+            deliveries = server.wait_count("Delivery", 400, timeout=TIMEOUT)
+            self.assertEqual(len({r["id"] for r in deliveries}), 400)
+            records = server.log_records()
+            self.assertEqual(server.stop(), 0)
+            changes = [r for r in records if r.get("event") == "ThrottleChange"
+                       and r.get("limit") == "message_rate"]
+            self.assertTrue(changes, "no message_rate learned")
+            self.assertEqual(changes[0]["rule"], "behaviour: refusals track the message rate")
+            self.assertLessEqual(float(changes[-1]["to"].split("/")[0]), 40.0)
+            # The few refusals before the pattern showed were the messages' own retries; after
+            # it, refusals are throttle signals, uncharged, and the stream is paced.
+            refused = [r for r in records if r.get("event") == "TransientFailure"]
+            charged = [r for r in refused if r["charged"]]
+            self.assertLessEqual(len(charged), 8)
+            self.assertLess(len(refused), 100)
+            self.assertEqual(sim.stats("p")["duplicate_message_ids"], 0)
+        finally:
+            h.close()
+            sim.close()
+
+
 class DeadDestination(unittest.TestCase):
     DOWN = "20s"
     COUNT = 2000

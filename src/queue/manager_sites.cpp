@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <cstdio>
 
 #include "core/json.h"
@@ -27,6 +28,11 @@ constexpr int64_t kParkAfterMs = 30'000;  // a key closed longer than this parks
 constexpr int64_t kRecentMs = 3000;       // the window of the delivered-rate measurement
 constexpr uint32_t kMaxRequeues = 10;     // uncharged returns to the ready queue per round
 constexpr int64_t kBacklogSeconds = 60;   // a paced key keeps this much work in memory
+// Unexplained refusals of messages that read as a rate limit: at least this many in kRecentMs,
+// and at least 1 in kRateRefusalShare of the messages tried then (random failures are rarer),
+// or any such burst once the key is paced by a learned rate.
+constexpr size_t kRateRefusals = 5;
+constexpr size_t kRateRefusalShare = 10;
 
 std::string iso_ms(int64_t ms) {
   const std::time_t secs = ms / 1000;
@@ -283,8 +289,8 @@ void Manager::on_report(outbound::JobReport r) {
     in.others_open = others_working > 0;
     static const classify::Classifier kCodeOnly;
     classify::Verdict v = (options_.classifier ? *options_.classifier : kCodeOnly).classify(in);
-    bool unavailable = false;
-    if (site) read_behaviour(*site, res, r.transactions_before, others_working, v, unavailable);
+    const bool unavailable =
+        site && read_behaviour(*site, res, r.transactions_before, others_working, v);
     if (v.action == Action::kNone) {
       res.outcome = Outcome::kDelivered;
       if (site) {
@@ -362,8 +368,8 @@ void Manager::on_report(outbound::JobReport r) {
   if (--m.outstanding == 0) settle(ref.id);
 }
 
-void Manager::read_behaviour(Site& site, const RecipientResult& res, uint32_t transactions_before,
-                             uint32_t others_working, classify::Verdict& v, bool& unavailable) {
+bool Manager::read_behaviour(Site& site, const RecipientResult& res, uint32_t transactions_before,
+                             uint32_t others_working, classify::Verdict& v) {
   // Only a refusal before the connection worked for anything (connect, banner, EHLO, STARTTLS,
   // or MAIL of its first transaction), soft, that the words did not explain as a throttle
   // signal of their own: what the receiver does then says what its words do not.
@@ -374,23 +380,41 @@ void Manager::read_behaviour(Site& site, const RecipientResult& res, uint32_t tr
                            (res.stage == outbound::Stage::kMail && transactions_before == 0);
   const bool unexplained = !v.by_words || v.category == classify::Category::kOther ||
                            v.category == classify::Category::kNetwork;
-  if (!before_work || v.hard || v.action == Action::kNone || classify::is_throttle(v.action) ||
-      !unexplained)
-    return;
+  if (v.hard || v.action == Action::kNone || classify::is_throttle(v.action) || !unexplained)
+    return false;
+  if (!before_work) {
+    // A message refused on a working connection, words explaining nothing: one is the message's
+    // own trouble, but refusals that come in numbers while other messages go through track the
+    // number of messages per time window — a rate limit, learned as from a known text.
+    if (res.stage < outbound::Stage::kMail) return false;
+    const int64_t now = now_ms();
+    site.refusals.push_back(now);
+    while (site.refusals.front() < now - kRecentMs) site.refusals.pop_front();
+    const auto delivered = static_cast<size_t>(std::count_if(
+        site.recent.begin(), site.recent.end(), [&](int64_t t) { return t >= now - kRecentMs; }));
+    const size_t refused = site.refusals.size();
+    const bool paced = site.ctl->learned().message_rate > 0;
+    if (refused >= kRateRefusals &&
+        (paced || refused * kRateRefusalShare >= refused + delivered)) {
+      v.category = classify::Category::kRateLimit;
+      v.action = Action::kReduceRate;
+      v.rule = "behaviour: refusals track the message rate";
+    }
+    return false;
+  }
   if (others_working > 0) {
     // Refused while other connections to the site work: a connection limit, whatever the text
     // or code, or none at all (a hang-up) — learned exactly as from a known text.
-    if (res.stage == outbound::Stage::kStartTls) return;  // a TLS problem, not a count
+    if (res.stage == outbound::Stage::kStartTls) return false;  // a TLS problem, not a count
     v.category = classify::Category::kConnectionLimit;
     v.action = Action::kReduceConnections;
     v.rule = "behaviour: refused while others work";
-    return;
+    return false;
   }
   // Nothing works: the site is unavailable (Postfix's dead destination). One probe at a time,
   // on a backoff; the first that works releases the site's messages. A refusal at MAIL may be
   // about the sender, not the site: it stays the message's own retry.
-  if (res.stage == outbound::Stage::kMail) return;
-  unavailable = true;
+  if (res.stage == outbound::Stage::kMail) return false;
   v.rule = v.rule == "code" ? "behaviour: site unavailable" : v.rule;
   const int64_t now = now_ms();
   if (auto change = site.ctl->on_unavailable(now)) {
@@ -403,6 +427,7 @@ void Manager::read_behaviour(Site& site, const RecipientResult& res, uint32_t tr
     log_change(site, *change, res.reply.summary(), classify::category_name(v.category),
                "site unavailable");
   }
+  return true;
 }
 
 void Manager::apply_signal(Site& site, const classify::Verdict& v, const RecipientResult& r,

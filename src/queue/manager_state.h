@@ -41,6 +41,7 @@ struct Manager::Site {
   std::unique_ptr<boost::asio::steady_timer> wake;  // hold or suspension ends
   int64_t wake_at_ms = 0;                           // 0: not armed
   std::deque<int64_t> recent;                       // delivery times, the last few seconds
+  std::deque<int64_t> refusals;  // unexplained refusals of messages on working connections, ditto
   uint64_t delivered = 0, throttled = 0, refused_connections = 0;
   std::string last_signal;  // the reply ("421 4.7.0 …")
   std::string last_category, last_rule, last_stage;
