@@ -55,10 +55,11 @@ class Receiver:
     def __init__(self, address="127.0.0.1", port=0, *, name="rx.test", banner=None, esmtp=True,
                  pipelining=True, eightbitmime=True, smtputf8=False, dsn=False, size=None,
                  tls=None, mail_reply=None, rcpt_replies=None, data_reply=None,
-                 hang_after=None, drop_after=None):
+                 hang_after=None, drop_after=None, ehlo_reply=None):
         """tls: (cert, key) paths to offer STARTTLS. Replies are full lines ("550 5.1.1 no")
         and None means the default 250. banner: a non-2xx one ends the session ("421 ...": at
         once; others: 503 to every command but QUIT). esmtp=False: EHLO gets 502 (HELO works).
+        ehlo_reply: a reply to EHLO and HELO instead of 250 ("421 ..." closes the session).
         rcpt_replies: {regex searched in the address: reply}, the first match wins.
         hang_after/drop_after: after N bytes of DATA, stop reading and never answer (until
         stop()) / close the connection."""
@@ -69,6 +70,7 @@ class Receiver:
         self.mail_reply, self.data_reply = mail_reply, data_reply
         self.rcpt_replies = rcpt_replies or {}
         self.hang_after, self.drop_after = hang_after, drop_after
+        self.ehlo_reply = ehlo_reply
         self._tls = None
         if tls:
             self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -227,6 +229,11 @@ class _Session:
                 if self.txn and pipelined:
                     self.txn.pipelined = True
             elif verb in ("EHLO", "HELO"):
+                if rx.ehlo_reply:
+                    self.reply(rx.ehlo_reply)
+                    if rx.ehlo_reply.startswith("421"):
+                        raise _Closed()
+                    continue
                 if verb == "EHLO" and not rx.esmtp:
                     self.reply("502 5.5.2 EHLO not supported")
                     continue

@@ -133,6 +133,22 @@ class Outcomes(DeliveryCase):
         [rec] = self.events(qid, "Delivery")
         self.assertEqual(rec["remote_ip"], "127.0.0.3")
 
+    def test_a_host_refusing_at_the_banner_or_ehlo_passes_the_mail_to_the_next_mx(self):
+        # RFC 5321 §5: a 4xx greeting or EHLO reply is this host's, not the site's. Nothing
+        # else to the site works, so the next MX is tried at once (no retry, no charge).
+        for attr, reply in (("banner", "421 4.3.2 mx1 is overloaded, try another host"),
+                            ("ehlo_reply", "451 4.3.0 not now")):
+            with self.subTest(attr=attr):
+                saved = getattr(self.rx1, attr)
+                setattr(self.rx1, attr, reply)
+                try:
+                    qid = self.send([f"{attr}@example.test"])
+                    [rec] = self.events(qid, "Delivery")
+                    self.assertEqual(rec["remote_ip"], "127.0.0.3")
+                    self.assertEqual(rec["attempt"], 1)
+                finally:
+                    setattr(self.rx1, attr, saved)
+
     def test_implicit_mx_uses_the_domain_address(self):
         qid = self.send(["dave@nomx.test"])
         [rec] = self.events(qid, "Delivery")

@@ -195,7 +195,6 @@ class Connection {
   // Connects, reads the banner, EHLO, STARTTLS. On failure reports `job` and returns false.
   asio::awaitable<bool> open(const Job& job) {
     size_t first_host = 0;
-    std::optional<Reply> banner;
     for (;;) {
       const bool ok2 = co_await connect(first_host);
       if (!ok2) {
@@ -203,28 +202,29 @@ class Connection {
                  synthesized(451, "4.4.1", "cannot connect to " + dest_.site + ":" + last_error_));
         co_return false;
       }
-      banner = co_await read_reply(cfg_.command_timeout);
-      const bool refused = !banner || banner->code / 100 == 4;
-      if (!refused || !job.next_mx_on_refusal || host_index_ + 1 >= dest_.hosts.size()) break;
-      // This host refuses for now: the next MX may take the mail (RFC 5321 §5).
-      stream_->close();
-      stream_.reset();
-      pos_ = len_ = 0;
-      parser_ = std::make_unique<smtp::ReplyParser>();  // a new conversation
-      broken_ = false;
-      first_host = host_index_ + 1;
+      // While no other connection to the site works, a host that refuses for now (4xx or a
+      // hang-up at the banner, 4xx at EHLO) passes the mail to the next MX (RFC 5321 §5).
+      next_mx_ = job.next_mx_on_refusal && host_index_ + 1 < dest_.hosts.size();
+      auto banner = co_await read_reply(cfg_.command_timeout);
+      if (next_mx_ && (!banner || banner->code / 100 == 4)) {
+        first_host = next_host();
+        continue;
+      }
+      if (!banner) {
+        fail_all(job, Outcome::kTransient, Stage::kBanner, lost(Stage::kBanner));
+        co_return false;
+      }
+      if (!banner->positive()) {
+        fail_all(job, outcome_of(*banner), Stage::kBanner, *banner);
+        stream_->close();
+        co_return false;
+      }
+      const bool ok3 = co_await hello(job);
+      if (ok3) break;
+      if (!ehlo_refused_) co_return false;
+      first_host = next_host();
     }
-    if (!banner) {
-      fail_all(job, Outcome::kTransient, Stage::kBanner, lost(Stage::kBanner));
-      co_return false;
-    }
-    if (!banner->positive()) {
-      fail_all(job, outcome_of(*banner), Stage::kBanner, *banner);
-      stream_->close();
-      co_return false;
-    }
-    const bool ok3 = co_await hello(job);
-    if (!ok3) co_return false;
+    next_mx_ = false;
     const bool want_tls = dest_.tls != config::TlsPolicy::kNone && ctx_.tls;
     if (want_tls && ext_.starttls) {
       const bool ok4 = co_await send("STARTTLS\r\n");
@@ -289,11 +289,26 @@ class Connection {
       co_return false;
     }
     if (!r->positive()) {
+      if (next_mx_ && r->code / 100 == 4) {
+        ehlo_refused_ = true;  // open() tries the next MX; nothing to report yet
+        co_return false;
+      }
       fail_all(job, outcome_of(*r), Stage::kEhlo, *r);
       co_return false;
     }
     ext_ = Extensions::from(*r);
     co_return true;
+  }
+
+  // Drops this host's connection for the next MX host; returns that host's index.
+  size_t next_host() {
+    if (stream_) stream_->close();
+    stream_.reset();
+    pos_ = len_ = 0;
+    parser_ = std::make_unique<smtp::ReplyParser>();  // a new conversation
+    broken_ = false;
+    ehlo_refused_ = false;
+    return host_index_ + 1;
   }
 
   // Refusals sluice decides itself, before sending anything: the receiver lacks what the
@@ -459,6 +474,8 @@ class Connection {
   Extensions ext_;
   std::string host_, ip_;
   size_t host_index_ = 0;  // of dest_.hosts: the host connected to
+  bool next_mx_ = false;       // a 4xx at the banner or EHLO moves on to the next host
+  bool ehlo_refused_ = false;  // hello() met such a 4xx
   std::string last_error_;
   bool broken_ = false;
   uint32_t transactions_ = 0;
