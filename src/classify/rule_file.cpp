@@ -17,17 +17,8 @@ bool valid_code_pattern(std::string_view p) {
   return true;
 }
 
-// What a [[rule]] and a [[phrase]] table have in common: conditions, category, severity,
-// action, examples. `bad` says what is wrong when it returns false.
-struct Common {
-  Conditions when;
-  Category category = Category::kOther;
-  std::optional<bool> hard;
-  std::optional<Action> action;
-  std::vector<std::string> examples;
-};
-
-Status parse_common(const toml::table& t, const std::string& at, Common& c) {
+// The keys a [[rule]] and a [[phrase]] table have in common (all but the name).
+Status parse_common(const toml::table& t, const std::string& at, Decision& c) {
   std::string bad;
   // A string or an array of strings.
   auto strings = [&](std::string_view key, std::vector<std::string>& out) {
@@ -153,14 +144,8 @@ Status Classifier::parse_more(std::string_view text, const std::string& name) {
     if (r->name.empty()) return error(where + ": a rule needs a name");
     const std::string at = where + ": rule " + r->name + ": ";
     if (!names.insert(r->name).second) return error(at + "the name is used twice");
-    Common c;
-    if (auto st = parse_common(t, at, c); !st) return st;
+    if (auto st = parse_common(t, at, *r); !st) return st;
     if (auto st = unknown_keys(t, at, kRuleKeys); !st) return st;
-    r->when = std::move(c.when);
-    r->category = c.category;
-    r->hard = c.hard;
-    r->action = c.action;
-    r->examples = std::move(c.examples);
     rules_.push_back(std::move(r));
     return ok_status();
   });
@@ -171,23 +156,17 @@ Status Classifier::parse_more(std::string_view text, const std::string& name) {
     if (p->name.empty()) return error(where + ": a phrase needs a name");
     const std::string at = where + ": phrase " + p->name + ": ";
     if (!names.insert(p->name).second) return error(at + "the name is used twice");
-    Common c;
-    if (auto st = parse_common(t, at, c); !st) return st;
+    if (auto st = parse_common(t, at, *p); !st) return st;
     auto keys = kRuleKeys;
     keys.insert({"weight", "lang"});
     if (auto st = unknown_keys(t, at, keys); !st) return st;
-    if (!c.when.text && c.when.enhanced.empty() && c.when.codes.empty())
+    if (!p->when.text && p->when.enhanced.empty() && p->when.codes.empty())
       return error(at + "a phrase needs a text, an enhanced code or a code");
     if (const toml::node* w = t.get("weight")) {
       auto v = w->value<double>();
       if (!v || *v <= 0 || *v > 100) return error(at + "weight: expected a number in (0, 100]");
       p->weight = *v;
     }
-    p->when = std::move(c.when);
-    p->category = c.category;
-    p->hard = c.hard;
-    p->action = c.action;
-    p->examples = std::move(c.examples);
     phrases_.push_back(std::move(p));
     return ok_status();
   });

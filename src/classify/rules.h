@@ -23,24 +23,22 @@ struct Conditions {
   bool matches(const Input& in, std::string_view provider, const std::string& text_value) const;
 };
 
-struct Classifier::Rule {
+// What a rule and a phrase have in common: conditions and what they conclude.
+struct Decision {
   std::string name;
   Conditions when;
   Category category = Category::kOther;
-  std::optional<bool> hard;
-  std::optional<Action> action;
+  std::optional<bool> hard;      // absent: the code's class decides
+  std::optional<Action> action;  // absent: the category's default
   std::vector<std::string> examples;
 };
 
+// The first rule that matches decides.
+struct Classifier::Rule : Decision {};
+
 // Evidence for a category: every phrase that matches adds its weight to its category.
-struct Classifier::Phrase {
-  std::string name;
-  Conditions when;
-  Category category = Category::kOther;
+struct Classifier::Phrase : Decision {
   double weight = 10;
-  std::optional<bool> hard;
-  std::optional<Action> action;
-  std::vector<std::string> examples;
 };
 
 // Names the provider of a reply that came without one (sluice classify, pasted replies).

@@ -17,15 +17,9 @@ namespace {
 using std::chrono::milliseconds;
 
 std::optional<std::string> parse_tls_policy(std::string_view s, TlsPolicy& out) {
-  if (s == "none")
-    out = TlsPolicy::kNone;
-  else if (s == "opportunistic")
-    out = TlsPolicy::kOpportunistic;
-  else if (s == "required")
-    out = TlsPolicy::kRequired;
-  else
-    return "expected \"none\", \"opportunistic\" or \"required\"";
-  return std::nullopt;
+  return parse_named(s, out, {std::pair{std::string_view("none"), TlsPolicy::kNone},
+                              {"opportunistic", TlsPolicy::kOpportunistic},
+                              {"required", TlsPolicy::kRequired}});
 }
 
 std::optional<std::string> check_ip(std::string_view s) {

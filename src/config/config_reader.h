@@ -81,4 +81,23 @@ void Section::parsed(std::string_view key, T& out,
   out = std::move(value);
 }
 
+// One of a few names, for Section::parsed: sets `out` to the value named `s`, or says which
+// names are expected ("expected \"a\", \"b\" or \"c\"").
+template <class E, size_t N>
+std::optional<std::string> parse_named(std::string_view s, E& out,
+                                       const std::pair<std::string_view, E> (&names)[N]) {
+  std::string expected = "expected ";
+  for (size_t i = 0; i < N; ++i) {
+    if (s == names[i].first) {
+      out = names[i].second;
+      return std::nullopt;
+    }
+    if (i > 0) expected += i + 1 == N ? " or " : ", ";
+    expected.push_back('"');  // appended piecewise: GCC 12's -Wrestrict misfires on operator+
+    expected.append(names[i].first);
+    expected.push_back('"');
+  }
+  return expected;
+}
+
 }  // namespace sluice::config

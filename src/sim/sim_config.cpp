@@ -18,37 +18,20 @@ using config::Section;
 using std::chrono::milliseconds;
 
 std::optional<std::string> parse_stage(std::string_view s, Stage& out) {
-  if (s == "banner")
-    out = Stage::kBanner;
-  else if (s == "ehlo")
-    out = Stage::kEhlo;
-  else if (s == "mail")
-    out = Stage::kMail;
-  else
-    return "expected \"banner\", \"ehlo\" or \"mail\"";
-  return std::nullopt;
+  return config::parse_named(s, out, {std::pair{std::string_view("banner"), Stage::kBanner},
+                                      {"ehlo", Stage::kEhlo},
+                                      {"mail", Stage::kMail}});
 }
 
 std::optional<std::string> parse_limit_action(std::string_view s, LimitAction& out) {
-  if (s == "reply")
-    out = LimitAction::kReply;
-  else if (s == "hangup")
-    out = LimitAction::kHangup;
-  else
-    return "expected \"reply\" or \"hangup\"";
-  return std::nullopt;
+  return config::parse_named(s, out, {std::pair{std::string_view("reply"), LimitAction::kReply},
+                                      {"hangup", LimitAction::kHangup}});
 }
 
 std::optional<std::string> parse_down_mode(std::string_view s, DownMode& out) {
-  if (s == "close")
-    out = DownMode::kClose;
-  else if (s == "refuse")
-    out = DownMode::kRefuse;
-  else if (s == "silent")
-    out = DownMode::kSilent;
-  else
-    return "expected \"close\", \"refuse\" or \"silent\"";
-  return std::nullopt;
+  return config::parse_named(s, out, {std::pair{std::string_view("close"), DownMode::kClose},
+                                      {"refuse", DownMode::kRefuse},
+                                      {"silent", DownMode::kSilent}});
 }
 
 std::optional<std::string> check_regex(std::string_view s) {
