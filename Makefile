@@ -63,6 +63,7 @@ bench: build
 	bench/relay.sh
 	bench/queue_memory.sh
 	bench/limits.sh
+	bench/deadsite.sh
 
 clean:
 	rm -rf build
