@@ -2,6 +2,7 @@
 
 #include <boost/asio.hpp>
 #include <chrono>
+#include <memory>
 #include <cstdio>
 #include <map>
 #include <random>
@@ -221,8 +222,10 @@ class Provider {
   // A host that never answers: reads (and drops) what the client sends until it closes, or
   // until `until` fires (the host comes back and drops the connection).
   asio::awaitable<void> silent(tcp::socket& sock, asio::steady_timer& until) {
-    until.async_wait([&sock](const boost::system::error_code& e) {
-      if (e) return;
+    // `done` tells a timer handler already queued when the client left that the socket is gone.
+    auto done = std::make_shared<bool>(false);
+    until.async_wait([&sock, done](const boost::system::error_code& e) {
+      if (e || *done) return;
       boost::system::error_code ignored;
       sock.close(ignored);
     });
@@ -231,6 +234,7 @@ class Provider {
       auto [ec, n] = co_await sock.async_read_some(asio::buffer(chunk), kTuple);
       if (ec) break;
     }
+    *done = true;
     until.cancel();
   }
 
