@@ -25,6 +25,36 @@ bool code_at(std::string_view s, size_t i) {
   return i + 3 == s.size() || s[i + 3] == ' ' || s[i + 3] == '-';
 }
 
+std::optional<smtp::EnhancedCode> enhanced_at(std::string_view s, size_t i, size_t* len);
+
+// Where the reply's code stands in a pasted line: at its start, or inside it after what a log
+// puts before a reply ("said: 550", "smtp;550", "'550", "#550"), or anywhere when an enhanced
+// code of its class follows ("… got 550 5.1.1 …"). A number in prose ("for 300 seconds",
+// "expected 250 but got 550") is not one: and a failure's code (4xx, 5xx) wins over a 2xx/3xx
+// quoted beside it. npos: no code.
+size_t reply_start(std::string_view line) {
+  size_t found = std::string_view::npos;
+  for (size_t i = 0; i + 3 <= line.size(); ++i) {
+    if (!code_at(line, i)) continue;
+    bool plausible = i == 0;
+    if (!plausible) {
+      size_t k = i;
+      while (k > 0 && line[k - 1] == ' ') --k;
+      plausible = k > 0 && k < i + 1 && line[k - 1] != ' ' && code_boundary(line[k - 1]) &&
+                  line[k - 1] != ' ';
+      size_t len = 0;
+      if (!plausible && i + 4 < line.size()) {
+        auto e = enhanced_at(line, i + 4, &len);
+        plausible = e && e->klass == line[i] - '0';
+      }
+    }
+    if (!plausible) continue;
+    if (line[i] == '4' || line[i] == '5') return i;
+    if (found == std::string_view::npos) found = i;  // a 2xx/3xx: unless a failure follows
+  }
+  return found;
+}
+
 // An enhanced code "C.S.D" at `i`, whole (followed by the end or a space), with class 2, 4 or 5.
 std::optional<smtp::EnhancedCode> enhanced_at(std::string_view s, size_t i, size_t* len) {
   size_t end = i;
@@ -117,13 +147,7 @@ Result<PastedReply> parse_pasted_reply(std::string_view line) {
   PastedReply out;
   out.stage = stage_named(line);
   // The reply starts at its code: at the start of the line, or after a log prefix.
-  size_t at = std::string_view::npos;
-  for (size_t i = 0; i + 3 <= line.size(); ++i) {
-    if (code_at(line, i)) {
-      at = i;
-      break;
-    }
-  }
+  const size_t at = reply_start(line);
   std::string_view code_digits;
   std::string_view rest;
   if (at != std::string_view::npos) {
