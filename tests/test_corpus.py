@@ -13,7 +13,7 @@ import harness
 
 # Measured when the corpus landed (doc/classify.md); a change that lowers them misreads real
 # replies it did not see.
-DEV_OVERALL = 0.90
+DEV_OVERALL = 0.93
 HELDOUT_OVERALL = 0.80
 HELDOUT_PER_CATEGORY = 0.65
 MIN_CATEGORY_SIZE = 10  # smaller categories are printed, not held to a share
