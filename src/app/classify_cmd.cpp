@@ -19,13 +19,20 @@ std::optional<classify::Stage> stage_named(std::string_view name) {
   }
   if (auto s = classify::parse_stage(n)) return s;
   static constexpr std::pair<std::string_view, classify::Stage> kAliases[] = {
-      {"greeting", classify::Stage::kBanner},     {"connection", classify::Stage::kConnect},
-      {"helo", classify::Stage::kEhlo},           {"lhlo", classify::Stage::kEhlo},
-      {"tls", classify::Stage::kStartTls},        {"mail-from", classify::Stage::kMail},
-      {"rcpt-to", classify::Stage::kRcpt},        {"bdat", classify::Stage::kEndOfData},
-      {"end-of-data", classify::Stage::kEndOfData}, {"eod", classify::Stage::kEndOfData},
-      {"dot", classify::Stage::kEndOfData},       {"data-end", classify::Stage::kEndOfData},
-      {"", classify::Stage::kUnknown},            {"-", classify::Stage::kUnknown},
+      {"greeting", classify::Stage::kBanner},
+      {"connection", classify::Stage::kConnect},
+      {"helo", classify::Stage::kEhlo},
+      {"lhlo", classify::Stage::kEhlo},
+      {"tls", classify::Stage::kStartTls},
+      {"mail-from", classify::Stage::kMail},
+      {"rcpt-to", classify::Stage::kRcpt},
+      {"bdat", classify::Stage::kEndOfData},
+      {"end-of-data", classify::Stage::kEndOfData},
+      {"eod", classify::Stage::kEndOfData},
+      {"dot", classify::Stage::kEndOfData},
+      {"data-end", classify::Stage::kEndOfData},
+      {"", classify::Stage::kUnknown},
+      {"-", classify::Stage::kUnknown},
   };
   for (const auto& [alias, stage] : kAliases) {
     if (n == alias) return stage;
@@ -57,8 +64,8 @@ std::string classify_line(const classify::Classifier& c, const ClassifyOptions& 
   in.context = pasted->context;
   const classify::Verdict v = c.classify(in);
   const std::string_view severity = v.category == classify::Category::kDelivered ? "none"
-                                    : v.hard                                      ? "hard"
-                                                                                  : "soft";
+                                    : v.hard                                     ? "hard"
+                                                                                 : "soft";
   if (o.json) {
     JsonLine j;
     j.str("category", classify::category_name(v.category))

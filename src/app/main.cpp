@@ -5,8 +5,8 @@
 #include "app/classify_cmd.h"
 #include "app/queue_cmd.h"
 #include "app/serve.h"
-#include "app/tools.h"
 #include "app/sim.h"
+#include "app/tools.h"
 #include "app/version.h"
 
 int main(int argc, char** argv) {
@@ -46,16 +46,18 @@ int main(int argc, char** argv) {
                        "One reply, e.g. \"421 4.7.0 Try again later\" (code and enhanced code "
                        "optional, log prefixes allowed); '-' or none: one reply per line on "
                        "stdin, optionally \"stage<TAB>reply\"");
-  classify->add_option("-s,--stage", co.stage,
-                       "Stage of replies without one: dns connect banner ehlo starttls mail rcpt "
-                       "data end-of-data unknown")
+  classify
+      ->add_option("-s,--stage", co.stage,
+                   "Stage of replies without one: dns connect banner ehlo starttls mail rcpt "
+                   "data end-of-data unknown")
       ->capture_default_str();
   classify->add_option("-p,--provider", co.provider,
                        "Provider of the site (names from etc/providers.toml)");
   classify->add_flag("--others-open", co.others_open,
                      "Other connections to the site are open (an unexplained 421 at the banner "
                      "then means a connection limit)");
-  classify->add_option("-r,--rules", co.rules, "Rules file (default: the built-in etc/classify.toml and etc/phrases.toml)");
+  classify->add_option("-r,--rules", co.rules,
+                       "Rules file (default: the built-in etc/classify.toml and etc/phrases.toml)");
   classify->add_flag("--json", co.json, "One JSON object per reply");
 
   sluice::QueueOptions qo;

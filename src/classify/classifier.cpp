@@ -1,9 +1,9 @@
 #include "classify/classifier.h"
 
 #include <array>
+#include <boost/regex.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <boost/regex.hpp>
 #include <utility>
 
 #include "classify/rules.h"
@@ -13,7 +13,7 @@ namespace sluice::embedded {
 // Generated from etc/classify.toml and etc/phrases.toml (cmake/EmbedText.cmake).
 std::string_view classify_rules();
 std::string_view classify_phrases();
-}
+}  // namespace sluice::embedded
 
 namespace sluice::classify {
 namespace {
@@ -45,9 +45,9 @@ constexpr std::array<std::pair<Action, std::string_view>, 8> kActions{{
     {Action::kGreylistRetry, "greylist-retry"},
 }};
 
-constexpr std::array<std::string_view, 10> kStageNames{
-    "dns",  "connect", "banner", "ehlo",        "starttls",
-    "mail", "rcpt",    "data",   "end-of-data", "unknown"};
+constexpr std::array<std::string_view, 10> kStageNames{"dns",         "connect", "banner", "ehlo",
+                                                       "starttls",    "mail",    "rcpt",   "data",
+                                                       "end-of-data", "unknown"};
 
 template <class E, size_t N>
 std::string_view name_of(const std::array<std::pair<E, std::string_view>, N>& table, E v) {
@@ -65,7 +65,6 @@ std::optional<E> value_of(const std::array<std::pair<E, std::string_view>, N>& t
   }
   return std::nullopt;
 }
-
 
 // A code pattern: "421", "4xx", "45x". Code 0 (none) matches no pattern.
 bool code_matches(std::string_view pattern, uint16_t code) {
@@ -98,9 +97,8 @@ bool Conditions::matches(const Input& in, std::string_view provider,
   if (!stages.empty() && std::find(stages.begin(), stages.end(), in.stage) == stages.end())
     return false;
   if (others_open && !in.others_open) return false;
-  if (!codes.empty() && std::none_of(codes.begin(), codes.end(), [&](const std::string& c) {
-        return code_matches(c, r.code);
-      }))
+  if (!codes.empty() && std::none_of(codes.begin(), codes.end(),
+                                     [&](const std::string& c) { return code_matches(c, r.code); }))
     return false;
   if (!enhanced.empty() &&
       std::none_of(enhanced.begin(), enhanced.end(),
@@ -127,11 +125,18 @@ Action default_action(Category c, bool hard) {
   }
 }
 
-
-std::string_view category_name(Category c) { return name_of(kCategories, c); }
-std::optional<Category> parse_category(std::string_view s) { return value_of(kCategories, s); }
-std::string_view action_name(Action a) { return name_of(kActions, a); }
-std::optional<Action> parse_action(std::string_view s) { return value_of(kActions, s); }
+std::string_view category_name(Category c) {
+  return name_of(kCategories, c);
+}
+std::optional<Category> parse_category(std::string_view s) {
+  return value_of(kCategories, s);
+}
+std::string_view action_name(Action a) {
+  return name_of(kActions, a);
+}
+std::optional<Action> parse_action(std::string_view s) {
+  return value_of(kActions, s);
+}
 
 bool is_throttle(Action a) {
   return a == Action::kReduceConnections || a == Action::kReduceRate ||
@@ -155,7 +160,9 @@ Classifier::~Classifier() = default;
 Classifier::Classifier(Classifier&&) noexcept = default;
 Classifier& Classifier::operator=(Classifier&&) noexcept = default;
 
-size_t Classifier::size() const { return rules_.size(); }
+size_t Classifier::size() const {
+  return rules_.size();
+}
 
 Result<Classifier> Classifier::load(const std::string& path) {
   auto text = config::read_text_file(path);
@@ -179,7 +186,9 @@ const Classifier& Classifier::builtin() {
   return kBuiltin;
 }
 
-size_t Classifier::phrases() const { return phrases_.size(); }
+size_t Classifier::phrases() const {
+  return phrases_.size();
+}
 
 std::string_view Classifier::infer_provider(const std::string& text,
                                             std::string_view context) const {

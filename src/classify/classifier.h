@@ -46,14 +46,14 @@ std::string_view category_name(Category c);
 std::optional<Category> parse_category(std::string_view s);
 
 enum class Action : uint8_t {
-  kNone,                // delivered
-  kRetry,               // retry with the message's backoff (an attempt is charged)
-  kBounce,              // permanent failure: DSN
-  kReduceConnections,   // shaping: fewer connections; the message is requeued uncharged
-  kReduceRate,          // shaping: lower message rate; requeued uncharged
-  kReduceDeliveries,    // shaping: fewer deliveries per connection; requeued uncharged
-  kSuspend,             // shaping: suspend the key for a while; requeued uncharged
-  kGreylistRetry,       // only this message, after the greylist delay; uncharged
+  kNone,               // delivered
+  kRetry,              // retry with the message's backoff (an attempt is charged)
+  kBounce,             // permanent failure: DSN
+  kReduceConnections,  // shaping: fewer connections; the message is requeued uncharged
+  kReduceRate,         // shaping: lower message rate; requeued uncharged
+  kReduceDeliveries,   // shaping: fewer deliveries per connection; requeued uncharged
+  kSuspend,            // shaping: suspend the key for a while; requeued uncharged
+  kGreylistRetry,      // only this message, after the greylist delay; uncharged
 };
 std::string_view action_name(Action a);
 std::optional<Action> parse_action(std::string_view s);
@@ -99,11 +99,11 @@ class Classifier {
   Verdict classify(const Input& in) const;
 
   struct Example {
-    std::string rule;  // the rule or phrase that must decide it
+    std::string rule;      // the rule or phrase that must decide it
     std::string provider;  // the rule's first provider ("" for generic rules)
     Stage stage;
     bool others_open;
-    std::string reply;  // "421-4.7.0 text"
+    std::string reply;    // "421-4.7.0 text"
     bool phrase = false;  // of a [[phrase]]: it must come to the phrase's category
     Category category = Category::kOther;
   };

@@ -80,10 +80,10 @@ TEST(Classifier, ShippedRulesCoverTheSimulatorsTexts) {
   EXPECT_FALSE(conn.hard);
   EXPECT_EQ(run(c, "451 4.7.1 Message rate limit exceeded, try again later", Stage::kMail).category,
             Category::kRateLimit);
-  EXPECT_EQ(run(c, "451 4.7.1 Greylisted, please try again later").action,
-            Action::kGreylistRetry);
-  auto rep = run(c, "421 4.7.0 [TS01] Messages from this IP temporarily deferred due to user complaints",
-                 Stage::kBanner);
+  EXPECT_EQ(run(c, "451 4.7.1 Greylisted, please try again later").action, Action::kGreylistRetry);
+  auto rep =
+      run(c, "421 4.7.0 [TS01] Messages from this IP temporarily deferred due to user complaints",
+          Stage::kBanner);
   EXPECT_EQ(rep.category, Category::kReputation);
   EXPECT_EQ(rep.action, Action::kSuspend);
   auto unknown = run(c, "550 5.1.1 The email account that you tried to reach does not exist");

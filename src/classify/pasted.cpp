@@ -115,8 +115,8 @@ std::string clean_text(std::string_view text, std::string_view code,
     std::string kept;
     size_t from = 0;
     for (size_t p = t.find(code); p != std::string::npos; p = t.find(code, p + 3)) {
-      const bool bounded = (p == 0 || t[p - 1] == ' ') && p + 3 < t.size() &&
-                           (t[p + 3] == '-' || t[p + 3] == ' ');
+      const bool bounded =
+          (p == 0 || t[p - 1] == ' ') && p + 3 < t.size() && (t[p + 3] == '-' || t[p + 3] == ' ');
       if (!bounded || p < from) continue;
       size_t end = p + 4;
       if (!enh.empty() && t.compare(end, enh.size(), enh) == 0) end += enh.size();

@@ -97,8 +97,7 @@ Status parse_common(const toml::table& t, const std::string& at, Decision& c) {
 Status unknown_keys(const toml::table& t, const std::string& at,
                     const std::unordered_set<std::string_view>& known) {
   for (const auto& [key, node] : t) {
-    if (!known.count(key.str()))
-      return error(at + "unknown key '" + std::string(key.str()) + "'");
+    if (!known.count(key.str())) return error(at + "unknown key '" + std::string(key.str()) + "'");
   }
   return ok_status();
 }
@@ -177,15 +176,15 @@ Status Classifier::parse_more(std::string_view text, const std::string& name) {
     const std::string text = t["text"].value_or(std::string());
     if (h->provider.empty() || text.empty())
       return error(where + ": a hint needs a provider and a text");
-    if (auto st = unknown_keys(t, where + ": hint " + h->provider + ": ",
-                               {"provider", "text", "source"});
+    if (auto st =
+            unknown_keys(t, where + ": hint " + h->provider + ": ", {"provider", "text", "source"});
         !st)
       return st;
     try {
       h->text.assign(text, boost::regex::perl | boost::regex::icase | boost::regex::optimize);
     } catch (const boost::regex_error& e) {
-      return error(where + ": hint " + h->provider + ": text: invalid regular expression: " +
-                   e.what());
+      return error(where + ": hint " + h->provider +
+                   ": text: invalid regular expression: " + e.what());
     }
     hints_.push_back(std::move(h));
     return ok_status();

@@ -17,9 +17,10 @@ namespace {
 using std::chrono::milliseconds;
 
 std::optional<std::string> parse_tls_policy(std::string_view s, TlsPolicy& out) {
-  return parse_named(s, out, {std::pair{std::string_view("none"), TlsPolicy::kNone},
-                              {"opportunistic", TlsPolicy::kOpportunistic},
-                              {"required", TlsPolicy::kRequired}});
+  return parse_named(s, out,
+                     {std::pair{std::string_view("none"), TlsPolicy::kNone},
+                      {"opportunistic", TlsPolicy::kOpportunistic},
+                      {"required", TlsPolicy::kRequired}});
 }
 
 std::optional<std::string> check_ip(std::string_view s) {
@@ -110,8 +111,8 @@ void read_shaping_section(const toml::table& root, const std::string& file, Shap
     for (const auto& [name, node] : *list->as_table()) {
       const std::string key = prefix + "." + std::string(name.str());
       if (!node.is_table()) {
-        errors.push_back({file, node.source().begin.line, node.source().begin.column, key,
-                          "expected a table"});
+        errors.push_back(
+            {file, node.source().begin.line, node.source().begin.column, key, "expected a table"});
         continue;
       }
       Section os(node.as_table(), key, file, &errors);
@@ -263,8 +264,9 @@ void read_sections(const toml::table& root, const std::string& file, Config& c,
 
   read_delivery_sections(root, file, c, errors, section);
 
-  static constexpr std::string_view kSections[] = {"server", "smtp",     "http", "spool", "log",
-                                                   "queue",  "delivery", "dns",  "route", "shaping", "classify"};
+  static constexpr std::string_view kSections[] = {"server", "smtp",    "http",     "spool",
+                                                   "log",    "queue",   "delivery", "dns",
+                                                   "route",  "shaping", "classify"};
   for (const auto& [k, v] : root) {
     bool known = false;
     for (auto s : kSections) known = known || k.str() == s;
@@ -307,7 +309,8 @@ std::optional<std::string> parse_endpoint(std::string_view s, Endpoint& out) {
 
 void ShapingOverride::apply_to(ShapingLimits& l) const {
   if (connection_limit) l.connection_limit = *connection_limit;
-  if (max_deliveries_per_connection) l.max_deliveries_per_connection = *max_deliveries_per_connection;
+  if (max_deliveries_per_connection)
+    l.max_deliveries_per_connection = *max_deliveries_per_connection;
   if (max_message_rate) l.max_message_rate = *max_message_rate;
   if (max_connection_rate) l.max_connection_rate = *max_connection_rate;
   if (idle_timeout) l.idle_timeout = *idle_timeout;

@@ -13,8 +13,8 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/units.h"
@@ -97,8 +97,8 @@ struct DeliveryConfig {
 struct ShapingLimits {
   uint32_t connection_limit = 32;  // connections open at once
   uint32_t max_deliveries_per_connection = 100;
-  Rate max_message_rate;     // messages handed to connections; 0/s: unlimited
-  Rate max_connection_rate;  // new connections; 0/s: unlimited
+  Rate max_message_rate;         // messages handed to connections; 0/s: unlimited
+  Rate max_connection_rate;      // new connections; 0/s: unlimited
   Duration idle_timeout{5'000};  // a connection waiting this long for a message closes
   bool adaptive = true;          // learn below the maxima; false: exactly these limits
   friend bool operator==(const ShapingLimits&, const ShapingLimits&) = default;
@@ -122,8 +122,8 @@ struct ShapingTuning {
   Duration max_hold{60'000};         // holds double while no connection works, up to this
   Duration probe_interval{120'000};  // clean operation before probing one more connection
   Duration max_probe_interval{3'600'000};  // a failed probe doubles the interval, up to this
-  Duration suspend{600'000};         // a reputation signal suspends the key this long
-  Duration max_suspend{14'400'000};  // repeated suspensions double, up to this
+  Duration suspend{600'000};               // a reputation signal suspends the key this long
+  Duration max_suspend{14'400'000};        // repeated suspensions double, up to this
   Duration decay{3'600'000};         // learned limits rise by one step per this, toward probing
   Duration greylist_retry{300'000};  // a greylisted message is retried after this
   Duration forget_after{600'000};    // an idle site leaves memory after this (state is kept)

@@ -473,7 +473,7 @@ class Connection {
   size_t pos_ = 0, len_ = 0;
   Extensions ext_;
   std::string host_, ip_;
-  size_t host_index_ = 0;  // of dest_.hosts: the host connected to
+  size_t host_index_ = 0;      // of dest_.hosts: the host connected to
   bool next_mx_ = false;       // a 4xx at the banner or EHLO moves on to the next host
   bool ehlo_refused_ = false;  // hello() met such a 4xx
   std::string last_error_;

@@ -54,7 +54,7 @@ struct ManagerOptions {
   config::DeliveryConfig delivery;
   config::ShapingConfig shaping;
   const classify::Classifier* classifier = nullptr;  // null: the code-based fallback
-  std::string hostname;  // DSN Reporting-MTA and From
+  std::string hostname;                              // DSN Reporting-MTA and From
   size_t max_in_flight = 10'000;
 };
 
@@ -125,8 +125,7 @@ class Manager final : public Intake, public outbound::JobSource {
   // worked becomes a connection-limit verdict (in `v`) while others to the site work, or marks
   // the site unavailable (dead destination) when nothing works: then it returns true.
   bool read_behaviour(Site& site, const outbound::RecipientResult& res,
-                      uint32_t transactions_before, uint32_t others_working,
-                      classify::Verdict& v);
+                      uint32_t transactions_before, uint32_t others_working, classify::Verdict& v);
   void log_change(const Site& site, const shaping::Change& c, const std::string& reply = {},
                   std::string_view category = {}, std::string_view rule = {});
   void save_learned(const Site& site);

@@ -1,10 +1,10 @@
 // The queue manager's sites: connections opened as each shaping key allows, jobs handed to
 // them (paced), every reply classified, and the verdict applied to the key and the message.
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <algorithm>
 #include <cstdio>
 
 #include "core/json.h"
@@ -23,7 +23,7 @@ using outbound::RecipientResult;
 
 namespace {
 
-constexpr int64_t kTickMs = 1000;        // probing, decay and parking run this often
+constexpr int64_t kTickMs = 1000;         // probing, decay and parking run this often
 constexpr int64_t kParkAfterMs = 30'000;  // a key closed longer than this parks its messages
 constexpr int64_t kRecentMs = 3000;       // the window of the delivered-rate measurement
 constexpr uint32_t kMaxRequeues = 10;     // uncharged returns to the ready queue per round
@@ -49,8 +49,7 @@ std::string iso_ms(int64_t ms) {
 
 Manager::Site& Manager::site_for(const dns::Destination& d, const std::string& domain) {
   auto& ptr = sites_[d.site];
-  const config::ShapingLimits limits =
-      options_.shaping.limits_for(d.provider, d.site, domain);
+  const config::ShapingLimits limits = options_.shaping.limits_for(d.provider, d.site, domain);
   if (!ptr) {
     ptr = std::make_unique<Site>();
     Site& s = *ptr;
@@ -148,8 +147,8 @@ void Manager::tick() {
     }
     // A site with nothing open, nothing waiting and no timer for a while leaves memory; its
     // learned state is in the spool database and comes back when the site is seen again.
-    const bool idle = s.connections == 0 && s.ready.empty() && s.wake_at_ms == 0 &&
-                      !s.ctl->suspended(now);
+    const bool idle =
+        s.connections == 0 && s.ready.empty() && s.wake_at_ms == 0 && !s.ctl->suspended(now);
     if (!idle)
       s.idle_since_ms = 0;
     else if (s.idle_since_ms == 0)
@@ -188,11 +187,11 @@ void Manager::park(Site& site, int64_t until_ms, const std::string& why, size_t 
     if (it == in_flight_.end()) continue;
     InFlight& m = *it->second;
     for (size_t i : job.recipients) {
-      m.results[i] = RecipientResult{i, Outcome::kTransient, outbound::Stage::kConnect,
-                                     smtp::Reply::make(451, "4.7.0",
-                                                       "sluice: " + site.name + " is " + why +
-                                                           " until " + iso_ms(until_ms) + ": " +
-                                                           site.last_signal)};
+      m.results[i] =
+          RecipientResult{i, Outcome::kTransient, outbound::Stage::kConnect,
+                          smtp::Reply::make(451, "4.7.0",
+                                            "sluice: " + site.name + " is " + why + " until " +
+                                                iso_ms(until_ms) + ": " + site.last_signal)};
       defer(m, i, until_ms);
     }
     if (--m.outstanding == 0) settle(id);
@@ -246,8 +245,7 @@ asio::awaitable<std::optional<outbound::Job>> Manager::next_job(const std::strin
     // Named, not a temporary inside the co_await: GCC 12 destroys such temporaries twice.
     auto take = [this, site, done] { return take_next(site, done); };
     Take t = co_await net::run_on(strand_, std::move(take), asio::use_awaitable);
-    if (t.job || t.wait_ms <= 0 || waited + t.wait_ms > t.idle_ms)
-      co_return std::move(t.job);
+    if (t.job || t.wait_ms <= 0 || waited + t.wait_ms > t.idle_ms) co_return std::move(t.job);
     // Message pacing: this connection waits for the key's next slot instead of closing.
     pause.expires_after(std::chrono::milliseconds(t.wait_ms));
     co_await pause.async_wait(asio::use_awaitable);
@@ -373,11 +371,10 @@ bool Manager::read_behaviour(Site& site, const RecipientResult& res, uint32_t tr
   // Only a refusal before the connection worked for anything (connect, banner, EHLO, STARTTLS,
   // or MAIL of its first transaction), soft, that the words did not explain as a throttle
   // signal of their own: what the receiver does then says what its words do not.
-  const bool before_work = res.stage == outbound::Stage::kConnect ||
-                           res.stage == outbound::Stage::kBanner ||
-                           res.stage == outbound::Stage::kEhlo ||
-                           res.stage == outbound::Stage::kStartTls ||
-                           (res.stage == outbound::Stage::kMail && transactions_before == 0);
+  const bool before_work =
+      res.stage == outbound::Stage::kConnect || res.stage == outbound::Stage::kBanner ||
+      res.stage == outbound::Stage::kEhlo || res.stage == outbound::Stage::kStartTls ||
+      (res.stage == outbound::Stage::kMail && transactions_before == 0);
   const bool unexplained = !v.by_words || v.category == classify::Category::kOther ||
                            v.category == classify::Category::kNetwork;
   if (v.hard || v.action == Action::kNone || classify::is_throttle(v.action) || !unexplained)
@@ -394,8 +391,7 @@ bool Manager::read_behaviour(Site& site, const RecipientResult& res, uint32_t tr
         site.recent.begin(), site.recent.end(), [&](int64_t t) { return t >= now - kRecentMs; }));
     const size_t refused = site.refusals.size();
     const bool paced = site.ctl->learned().message_rate > 0;
-    if (refused >= kRateRefusals &&
-        (paced || refused * kRateRefusalShare >= refused + delivered)) {
+    if (refused >= kRateRefusals && (paced || refused * kRateRefusalShare >= refused + delivered)) {
       v.category = classify::Category::kRateLimit;
       v.action = Action::kReduceRate;
       v.rule = "behaviour: refusals track the message rate";
@@ -594,8 +590,7 @@ void Manager::sites_json(std::function<void(std::string)> done) {
   });
 }
 
-void Manager::message_json(const spool::MessageMeta& meta,
-                           std::function<void(std::string)> done) {
+void Manager::message_json(const spool::MessageMeta& meta, std::function<void(std::string)> done) {
   std::vector<std::string> domains;
   for (const auto& r : meta.recipients) {
     const size_t at = r.address.rfind('@');
@@ -603,8 +598,7 @@ void Manager::message_json(const spool::MessageMeta& meta,
     if (!d.empty() && std::find(domains.begin(), domains.end(), d) == domains.end())
       domains.push_back(std::move(d));
   }
-  asio::post(strand_, [this, id = meta.id, domains = std::move(domains),
-                       done = std::move(done)] {
+  asio::post(strand_, [this, id = meta.id, domains = std::move(domains), done = std::move(done)] {
     const int64_t now = now_ms();
     JsonLine j;
     auto it = in_flight_.find(id);

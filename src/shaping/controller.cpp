@@ -23,8 +23,8 @@ std::string rate_str(double r) {
 // "v1 LIMIT RATE DELIVERIES PROBE SUSPENDED_UNTIL SUSPENSIONS UPDATED REASON…"
 std::string Learned::encode() const {
   char buf[160];
-  std::snprintf(buf, sizeof buf, "v1 %u %.4f %u %lld %lld %u %lld ", connection_limit,
-                message_rate, max_deliveries, static_cast<long long>(probe_interval_ms),
+  std::snprintf(buf, sizeof buf, "v1 %u %.4f %u %lld %lld %u %lld ", connection_limit, message_rate,
+                max_deliveries, static_cast<long long>(probe_interval_ms),
                 static_cast<long long>(suspended_until_ms), suspensions,
                 static_cast<long long>(updated_ms));
   std::string out = buf;
@@ -162,8 +162,9 @@ int64_t Controller::take_message(int64_t now_ms) {
 std::optional<Change> Controller::on_unavailable(int64_t now_ms) {
   if (unavailable_ && now_ms < hold_until_ms_) return std::nullopt;  // the same cohort
   const int64_t from = dead_wait_ms_;
-  dead_wait_ms_ = unavailable_ ? std::min<int64_t>(tuning_.max_dead_probe.count(), dead_wait_ms_ * 2)
-                               : tuning_.dead_probe.count();
+  dead_wait_ms_ = unavailable_
+                      ? std::min<int64_t>(tuning_.max_dead_probe.count(), dead_wait_ms_ * 2)
+                      : tuning_.dead_probe.count();
   unavailable_ = true;
   hold_until_ms_ = std::max(hold_until_ms_, now_ms + dead_wait_ms_);
   return Change{"hold", std::to_string(from) + "ms", std::to_string(dead_wait_ms_) + "ms",
@@ -281,8 +282,7 @@ std::optional<Change> Controller::tick(int64_t now_ms, bool waiting, bool connec
       learned_.probe_interval_ms = learned_.probe_interval_ms / 2;
       if (learned_.probe_interval_ms < tuning_.probe_interval.count())
         learned_.probe_interval_ms = 0;
-      if (learned_.connection_limit > 0 &&
-          learned_.connection_limit < limits_.connection_limit) {
+      if (learned_.connection_limit > 0 && learned_.connection_limit < limits_.connection_limit) {
         const uint32_t from = learned_.connection_limit++;
         learned_.updated_ms = now_ms;
         return Change{"connection_limit", std::to_string(from),

@@ -114,13 +114,13 @@ class Controller {
   Learned learned_;
   uint32_t slow_start_limit_;
   int64_t hold_until_ms_ = 0;
-  int64_t hold_ms_ = 0;           // the current hold (doubles while nothing works)
-  bool unavailable_ = false;      // dead destination: one probe at a time, after the wait
-  int64_t dead_wait_ms_ = 0;      // the current wait between probes (doubles on failure)
+  int64_t hold_ms_ = 0;       // the current hold (doubles while nothing works)
+  bool unavailable_ = false;  // dead destination: one probe at a time, after the wait
+  int64_t dead_wait_ms_ = 0;  // the current wait between probes (doubles on failure)
   uint32_t working_since_hold_ = 0;
-  int64_t last_signal_ms_ = 0;    // last connection-limit signal
-  int64_t last_probe_ms_ = 0;     // last probe (connection limit raised by one)
-  bool probing_ = false;          // a probe is under way (the last raise not yet proven)
+  int64_t last_signal_ms_ = 0;  // last connection-limit signal
+  int64_t last_probe_ms_ = 0;   // last probe (connection limit raised by one)
+  bool probing_ = false;        // a probe is under way (the last raise not yet proven)
   int64_t last_rate_signal_ms_ = 0;
   int64_t last_rate_probe_ms_ = 0;
   int64_t last_decay_ms_ = 0;

@@ -24,7 +24,7 @@ struct Outcome {
 };
 
 Outcome simulate(Controller& c, const std::function<uint32_t(int64_t)>& limit, int64_t duration_ms,
-             int64_t late_from_ms) {
+                 int64_t late_from_ms) {
   struct Conn {
     int64_t ready_at;
     bool established;
@@ -103,7 +103,8 @@ TEST(Controller, ConvergesToAnUnknownLimitForEveryNFrom1To100) {
   const config::ShapingTuning tuning;
   for (uint32_t n = 1; n <= 100; ++n) {
     Controller c(limits(200), tuning, 0);
-    const Outcome r = simulate(c, [n](int64_t) { return n; }, 300'000, 30'000);
+    const Outcome r = simulate(
+        c, [n](int64_t) { return n; }, 300'000, 30'000);
     SCOPED_TRACE("N = " + std::to_string(n));
     // Holds at N, or N + 1 while a probe is out.
     EXPECT_GE(r.final_limit, n);
@@ -114,7 +115,8 @@ TEST(Controller, ConvergesToAnUnknownLimitForEveryNFrom1To100) {
     // Throughput after 30 s: at least 95% of an oracle that holds exactly N connections
     // (each delivering 2 per 10 ms step, less the 20 ms set-up per connection of 100).
     Controller oracle(limits(n, false), tuning, 0);
-    const Outcome o = simulate(oracle, [n](int64_t) { return n; }, 300'000, 30'000);
+    const Outcome o = simulate(
+        oracle, [n](int64_t) { return n; }, 300'000, 30'000);
     EXPECT_EQ(o.refused, 0);
     EXPECT_GE(r.late_delivered * 100, o.late_delivered * 95)
         << r.late_delivered << " vs oracle " << o.late_delivered;
@@ -125,7 +127,8 @@ TEST(Controller, FollowsALimitThatDrops) {
   const config::ShapingTuning tuning;
   Controller c(limits(32), tuning, 0);
   // 20 at first, 5 from 60 s on.
-  const Outcome r = simulate(c, [](int64_t t) { return t < 60'000 ? 20u : 5u; }, 300'000, 90'000);
+  const Outcome r = simulate(
+      c, [](int64_t t) { return t < 60'000 ? 20u : 5u; }, 300'000, 90'000);
   EXPECT_GE(r.final_limit, 5u);
   EXPECT_LE(r.final_limit, 6u);
   EXPECT_LE(r.late_refused * 100, r.late_attempts) << r.late_refused << "/" << r.late_attempts;
@@ -134,7 +137,8 @@ TEST(Controller, FollowsALimitThatDrops) {
 TEST(Controller, NoReconnectStormWhenEveryConnectionIsRefused) {
   const config::ShapingTuning tuning;  // hold 1 s doubling to 60 s
   Controller c(limits(32), tuning, 0);
-  const Outcome r = simulate(c, [](int64_t) { return 0u; }, 600'000, 0);
+  const Outcome r = simulate(
+      c, [](int64_t) { return 0u; }, 600'000, 0);
   EXPECT_EQ(r.delivered, 0);
   // 1 s, 2 s, 4 s … 60 s holds: about 16 attempts in 10 minutes, never a burst.
   EXPECT_LE(r.attempts, 20);
@@ -181,7 +185,8 @@ TEST(Controller, UnavailableSiteGetsOneProbeAtATimeOnABackoff) {
 TEST(Controller, OracleHoldsExactlyTheConfiguredLimit) {
   Controller c(limits(7, false), config::ShapingTuning{}, 0);
   EXPECT_EQ(c.connection_limit(), 7u);
-  const Outcome r = simulate(c, [](int64_t) { return 7u; }, 60'000, 0);
+  const Outcome r = simulate(
+      c, [](int64_t) { return 7u; }, 60'000, 0);
   EXPECT_EQ(r.max_open, 7u);
   EXPECT_EQ(r.refused, 0);
   EXPECT_EQ(c.connection_limit(), 7u);
@@ -189,7 +194,8 @@ TEST(Controller, OracleHoldsExactlyTheConfiguredLimit) {
 
 TEST(Controller, NeverExceedsTheConfiguredMaximum) {
   Controller c(limits(10), config::ShapingTuning{}, 0);
-  const Outcome r = simulate(c, [](int64_t) { return 50u; }, 120'000, 0);
+  const Outcome r = simulate(
+      c, [](int64_t) { return 50u; }, 120'000, 0);
   EXPECT_EQ(r.refused, 0);
   EXPECT_EQ(r.max_open, 10u);
   EXPECT_EQ(c.connection_limit(), 10u);
@@ -240,7 +246,7 @@ TEST(Controller, SignalHoldsNewConnectionsAndFailedProbesLengthenTheInterval) {
 
 TEST(Controller, ConnectionsSetUpBeforeTheSignalRaiseTheLearnedLimit) {
   Controller c(limits(32), config::ShapingTuning{}, 0);
-  c.on_connection_limit(100, 3);  // 3 were working when the refusal came
+  c.on_connection_limit(100, 3);     // 3 were working when the refusal came
   auto ch = c.on_connected(110, 5);  // two more, set up before it, work
   ASSERT_TRUE(ch);
   EXPECT_EQ(c.connection_limit(), 5u);

@@ -18,20 +18,23 @@ using config::Section;
 using std::chrono::milliseconds;
 
 std::optional<std::string> parse_stage(std::string_view s, Stage& out) {
-  return config::parse_named(s, out, {std::pair{std::string_view("banner"), Stage::kBanner},
-                                      {"ehlo", Stage::kEhlo},
-                                      {"mail", Stage::kMail}});
+  return config::parse_named(s, out,
+                             {std::pair{std::string_view("banner"), Stage::kBanner},
+                              {"ehlo", Stage::kEhlo},
+                              {"mail", Stage::kMail}});
 }
 
 std::optional<std::string> parse_limit_action(std::string_view s, LimitAction& out) {
-  return config::parse_named(s, out, {std::pair{std::string_view("reply"), LimitAction::kReply},
-                                      {"hangup", LimitAction::kHangup}});
+  return config::parse_named(s, out,
+                             {std::pair{std::string_view("reply"), LimitAction::kReply},
+                              {"hangup", LimitAction::kHangup}});
 }
 
 std::optional<std::string> parse_down_mode(std::string_view s, DownMode& out) {
-  return config::parse_named(s, out, {std::pair{std::string_view("close"), DownMode::kClose},
-                                      {"refuse", DownMode::kRefuse},
-                                      {"silent", DownMode::kSilent}});
+  return config::parse_named(s, out,
+                             {std::pair{std::string_view("close"), DownMode::kClose},
+                              {"refuse", DownMode::kRefuse},
+                              {"silent", DownMode::kSilent}});
 }
 
 std::optional<std::string> check_regex(std::string_view s) {

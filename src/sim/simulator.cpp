@@ -2,9 +2,9 @@
 
 #include <boost/asio.hpp>
 #include <chrono>
-#include <memory>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <random>
 #include <regex>
 #include <set>
