@@ -140,7 +140,10 @@ class DeadDestination(unittest.TestCase):
                 self.assertFalse(r["charged"], r)
                 self.assertIn(r["stage"], ("connect", "banner"), r)
             if mode != "refuse":
-                self.assertEqual(stats["refused"]["down"], len(failed))
+                # The simulator saw them too (a silent host's connection still waiting when it
+                # comes back gets its banner and delivers: counted down, not failed).
+                self.assertGreaterEqual(stats["refused"]["down"], len(failed))
+                self.assertLessEqual(stats["refused"]["down"], len(failed) + 1)
             self.assertTrue(all(r["attempt"] == 1 for r in records if r.get("event") == "Delivery"))
             holds = [r for r in records if r.get("event") == "ThrottleChange"
                      and r.get("reason", "").startswith("site unavailable")]

@@ -219,23 +219,28 @@ class Provider {
 
   static std::string line(std::string_view reply) { return std::string(reply) + "\r\n"; }
 
-  // A host that never answers: reads (and drops) what the client sends until it closes, or
-  // until `until` fires (the host comes back and drops the connection).
-  asio::awaitable<void> silent(tcp::socket& sock, asio::steady_timer& until) {
-    // `done` tells a timer handler already queued when the client left that the socket is gone.
-    auto done = std::make_shared<bool>(false);
-    until.async_wait([&sock, done](const boost::system::error_code& e) {
-      if (e || *done) return;
+  // A host that never answers: reads (and drops) what the client sends until it closes
+  // (false), or until `until` fires: the host is back and this connection gets its banner
+  // (true).
+  asio::awaitable<bool> silent(tcp::socket& sock, asio::steady_timer& until) {
+    // `state` tells a wake-up already queued when the client left that the socket is gone.
+    enum class State { kWaiting, kBack, kGone };
+    auto state = std::make_shared<State>(State::kWaiting);
+    until.async_wait([&sock, state](const boost::system::error_code& e) {
+      if (e || *state != State::kWaiting) return;
+      *state = State::kBack;
       boost::system::error_code ignored;
-      sock.close(ignored);
+      sock.cancel(ignored);  // ends the read below
     });
     char chunk[512];
     for (;;) {
       auto [ec, n] = co_await sock.async_read_some(asio::buffer(chunk), kTuple);
       if (ec) break;
     }
-    *done = true;
+    const bool back = *state == State::kBack;
+    if (!back) *state = State::kGone;
     until.cancel();
+    co_return back;
   }
 
   // Replies are built in a named string (`out`) before co_await: GCC 12 destroys temporaries
@@ -246,7 +251,7 @@ class Provider {
     const auto peer = sock.remote_endpoint(ec);
     if (ec) co_return;
     const std::string ip = peer.address().to_string();
-    const auto now = Clock::now();
+    auto now = Clock::now();
     IpState& st = ips_[ip];
     ++stats_.connections;
     ++stats_.current.connections;
@@ -254,12 +259,14 @@ class Provider {
     if (now - started_ < cfg_.down_for) {
       refuse("down");
       ++stats_.current.refused_connections;
+      bool back = false;
       if (cfg_.down_mode == DownMode::kSilent) {
-        // Says nothing until the client gives up (or the host comes back, then hangs up).
+        // Says nothing until the client gives up, or the host comes back and answers.
         asio::steady_timer t(ioc_, cfg_.down_for - (now - started_));
-        co_await silent(sock, t);
+        back = co_await silent(sock, t);
       }
-      co_return;  // closes the socket: the client sees the connection end before any banner
+      if (!back) co_return;  // closes the socket: the connection ends before any banner
+      now = Clock::now();
     }
 
     if (any_contains(blocked_, ip)) {
