@@ -121,11 +121,16 @@ class Manager final : public Intake, public outbound::JobSource {
   void on_report(outbound::JobReport r);
   void apply_signal(Site& site, const classify::Verdict& v, const outbound::RecipientResult& r,
                     uint32_t transactions_before);
+  // Whether a reply found the site unavailable (a dead destination), and if this reply is the
+  // one that found it (the outage's one charged attempt).
+  enum class Outage : uint8_t { kNone, kOngoing, kBegins };
   // Reads what the receiver does where its words say nothing: a refusal before the connection
   // worked becomes a connection-limit verdict (in `v`) while others to the site work, or marks
-  // the site unavailable (dead destination) when nothing works: then it returns true.
-  bool read_behaviour(Site& site, const outbound::RecipientResult& res,
-                      uint32_t transactions_before, uint32_t others_working, classify::Verdict& v);
+  // the site unavailable (dead destination) when nothing works; refusals of messages that come
+  // in numbers become a rate-limit verdict.
+  Outage read_behaviour(Site& site, const outbound::RecipientResult& res,
+                        uint32_t transactions_before, uint32_t others_working,
+                        classify::Verdict& v);
   void log_change(const Site& site, const shaping::Change& c, const std::string& reply = {},
                   std::string_view category = {}, std::string_view rule = {});
   void save_learned(const Site& site);

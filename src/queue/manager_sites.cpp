@@ -287,22 +287,25 @@ void Manager::on_report(outbound::JobReport r) {
     in.others_open = others_working > 0;
     static const classify::Classifier kCodeOnly;
     classify::Verdict v = (options_.classifier ? *options_.classifier : kCodeOnly).classify(in);
-    const bool unavailable =
-        site && read_behaviour(*site, res, r.transactions_before, others_working, v);
+    const Outage outage =
+        site ? read_behaviour(*site, res, r.transactions_before, others_working, v) : Outage::kNone;
     if (v.action == Action::kNone) {
       res.outcome = Outcome::kDelivered;
       if (site) {
         ++site->delivered;
         site->recent.push_back(now);
       }
-    } else if (unavailable) {
-      // A dead destination: the site is held (one probe on a backoff) and the message waits
-      // for it, uncharged; expiry still applies.
+    } else if (outage != Outage::kNone) {
+      // A dead destination: the site is held (one probe on a backoff) and its messages wait
+      // for it. One attempt is counted per outage, to the message that found it; the others
+      // wait uncharged; expiry still applies.
       res.outcome = Outcome::kTransient;
       const bool too_old = now - m.meta.received_ms >= options_.queue.max_age.count();
       if (!too_old && m.requeues < kMaxRequeues) {
+        const bool found_it = outage == Outage::kBegins;
         record(m, res, r.remote_host, r.remote_ip, ref.site, provider,
-               classify::category_name(v.category), v.rule, false);
+               classify::category_name(v.category), v.rule, found_it);
+        if (found_it) ++m.meta.attempts;  // persisted when the message is next settled
         again.push_back(res.index);
         continue;
       }
@@ -366,8 +369,9 @@ void Manager::on_report(outbound::JobReport r) {
   if (--m.outstanding == 0) settle(ref.id);
 }
 
-bool Manager::read_behaviour(Site& site, const RecipientResult& res, uint32_t transactions_before,
-                             uint32_t others_working, classify::Verdict& v) {
+Manager::Outage Manager::read_behaviour(Site& site, const RecipientResult& res,
+                                        uint32_t transactions_before, uint32_t others_working,
+                                        classify::Verdict& v) {
   // Only a refusal before the connection worked for anything (connect, banner, EHLO, STARTTLS,
   // or MAIL of its first transaction), soft, that the words did not explain as a throttle
   // signal of their own: what the receiver does then says what its words do not.
@@ -378,12 +382,12 @@ bool Manager::read_behaviour(Site& site, const RecipientResult& res, uint32_t tr
   const bool unexplained = !v.by_words || v.category == classify::Category::kOther ||
                            v.category == classify::Category::kNetwork;
   if (v.hard || v.action == Action::kNone || classify::is_throttle(v.action) || !unexplained)
-    return false;
+    return Outage::kNone;
   if (!before_work) {
     // A message refused on a working connection, words explaining nothing: one is the message's
     // own trouble, but refusals that come in numbers while other messages go through track the
     // number of messages per time window — a rate limit, learned as from a known text.
-    if (res.stage < outbound::Stage::kMail) return false;
+    if (res.stage < outbound::Stage::kMail) return Outage::kNone;
     const int64_t now = now_ms();
     site.refusals.push_back(now);
     while (site.refusals.front() < now - kRecentMs) site.refusals.pop_front();
@@ -396,23 +400,25 @@ bool Manager::read_behaviour(Site& site, const RecipientResult& res, uint32_t tr
       v.action = Action::kReduceRate;
       v.rule = "behaviour: refusals track the message rate";
     }
-    return false;
+    return Outage::kNone;
   }
   if (others_working > 0) {
     // Refused while other connections to the site work: a connection limit, whatever the text
     // or code, or none at all (a hang-up) — learned exactly as from a known text.
-    if (res.stage == outbound::Stage::kStartTls) return false;  // a TLS problem, not a count
+    if (res.stage == outbound::Stage::kStartTls)
+      return Outage::kNone;  // a TLS problem, not a count
     v.category = classify::Category::kConnectionLimit;
     v.action = Action::kReduceConnections;
     v.rule = "behaviour: refused while others work";
-    return false;
+    return Outage::kNone;
   }
   // Nothing works: the site is unavailable (Postfix's dead destination). One probe at a time,
   // on a backoff; the first that works releases the site's messages. A refusal at MAIL may be
   // about the sender, not the site: it stays the message's own retry.
-  if (res.stage == outbound::Stage::kMail) return false;
+  if (res.stage == outbound::Stage::kMail) return Outage::kNone;
   v.rule = v.rule == "code" ? "behaviour: site unavailable" : v.rule;
   const int64_t now = now_ms();
+  const Outage outage = site.ctl->unavailable() ? Outage::kOngoing : Outage::kBegins;
   if (auto change = site.ctl->on_unavailable(now)) {
     site.last_signal = res.reply.summary();
     site.last_category = classify::category_name(v.category);
@@ -423,7 +429,7 @@ bool Manager::read_behaviour(Site& site, const RecipientResult& res, uint32_t tr
     log_change(site, *change, res.reply.summary(), classify::category_name(v.category),
                "site unavailable");
   }
-  return true;
+  return outage;
 }
 
 void Manager::apply_signal(Site& site, const classify::Verdict& v, const RecipientResult& r,
