@@ -38,10 +38,10 @@ size_t reply_start(std::string_view line) {
     if (!code_at(line, i)) continue;
     bool plausible = i == 0;
     if (!plausible) {
+      // After a log's punctuation, spaces aside: "said: 550", "smtp;550", "'550".
       size_t k = i;
       while (k > 0 && line[k - 1] == ' ') --k;
-      plausible = k > 0 && k < i + 1 && line[k - 1] != ' ' && code_boundary(line[k - 1]) &&
-                  line[k - 1] != ' ';
+      plausible = k > 0 && line[k - 1] != ' ' && code_boundary(line[k - 1]);
       size_t len = 0;
       if (!plausible && i + 4 < line.size()) {
         auto e = enhanced_at(line, i + 4, &len);
