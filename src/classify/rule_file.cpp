@@ -17,7 +17,7 @@ bool valid_code_pattern(std::string_view p) {
   return true;
 }
 
-// The keys a [[rule]] and a [[phrase]] table have in common (all but the name).
+// The keys a [[rule]] and a [[phrase]] table have in common, but the name.
 Status parse_common(const toml::table& t, const std::string& at, Decision& c) {
   std::string bad;
   // A string or an array of strings.
@@ -137,13 +137,19 @@ Status Classifier::parse_more(std::string_view text, const std::string& name) {
   static const std::unordered_set<std::string_view> kRuleKeys{
       "name",     "provider",    "stage",    "code",   "enhanced", "text",
       "category", "others_open", "severity", "action", "source",   "examples"};
+  // A rule's or phrase's unique name and common keys; `at` becomes "FILE:LINE: KIND NAME: ".
+  auto decision = [&](const toml::table& t, const std::string& where, const char* kind, Decision& d,
+                      std::string& at) -> Status {
+    d.name = t["name"].value_or(std::string());
+    if (d.name.empty()) return error(where + ": a " + kind + " needs a name");
+    at = where + ": " + kind + " " + d.name + ": ";
+    if (!names.insert(d.name).second) return error(at + "the name is used twice");
+    return parse_common(t, at, d);
+  };
   auto s = each("rule", [&](const toml::table& t, const std::string& where) -> Status {
     auto r = std::make_unique<Rule>();
-    r->name = t["name"].value_or(std::string());
-    if (r->name.empty()) return error(where + ": a rule needs a name");
-    const std::string at = where + ": rule " + r->name + ": ";
-    if (!names.insert(r->name).second) return error(at + "the name is used twice");
-    if (auto st = parse_common(t, at, *r); !st) return st;
+    std::string at;
+    if (auto st = decision(t, where, "rule", *r, at); !st) return st;
     if (auto st = unknown_keys(t, at, kRuleKeys); !st) return st;
     rules_.push_back(std::move(r));
     return ok_status();
@@ -151,11 +157,8 @@ Status Classifier::parse_more(std::string_view text, const std::string& name) {
   if (!s) return s;
   s = each("phrase", [&](const toml::table& t, const std::string& where) -> Status {
     auto p = std::make_unique<Phrase>();
-    p->name = t["name"].value_or(std::string());
-    if (p->name.empty()) return error(where + ": a phrase needs a name");
-    const std::string at = where + ": phrase " + p->name + ": ";
-    if (!names.insert(p->name).second) return error(at + "the name is used twice");
-    if (auto st = parse_common(t, at, *p); !st) return st;
+    std::string at;
+    if (auto st = decision(t, where, "phrase", *p, at); !st) return st;
     auto keys = kRuleKeys;
     keys.insert({"weight", "lang"});
     if (auto st = unknown_keys(t, at, keys); !st) return st;
