@@ -22,6 +22,38 @@ std::string_view headers_of(std::string_view body) {
   return end == std::string_view::npos ? body : body.substr(0, end + 4);
 }
 
+// RFC 5322 section 2.1.1: a line is at most 998 octets without its CRLF.
+constexpr size_t kMaxLine = 998;
+
+// A header field (or a field of the delivery-status part, RFC 3464 section 2.1.1) whose value came
+// from outside: control octets (CR and LF above all: they would start fields of their own) become
+// spaces, and the line is folded at a space, or cut where it has none, so that no line is longer
+// than 998 octets.
+std::string field(std::string_view name, std::string_view value) {
+  std::string line(name);
+  line += ": ";
+  for (char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    line.push_back(u < 0x20 || u == 0x7f ? ' ' : c);
+  }
+  std::string out;
+  std::string_view rest = line;
+  while (rest.size() > kMaxLine) {
+    // Fold before the last space that keeps this line short enough; a continuation line starts
+    // with that space (RFC 5322 section 2.2.3).
+    size_t cut = rest.rfind(' ', kMaxLine);
+    if (cut == std::string_view::npos || cut <= name.size() + 1) cut = kMaxLine - 1;
+    while (cut > 0 && (static_cast<unsigned char>(rest[cut]) & 0xC0) == 0x80) --cut;
+    out.append(rest.substr(0, cut));
+    out += "\r\n";
+    rest.remove_prefix(cut);
+    if (rest.empty() || rest.front() != ' ') out.push_back(' ');  // cut in a word: fold anyway
+  }
+  out.append(rest);
+  out += "\r\n";
+  return out;
+}
+
 }  // namespace
 
 bool wants_failure_notice(uint8_t notify) {
@@ -37,7 +69,7 @@ std::string build_dsn(const DsnInput& in) {
 
   std::string out;
   out += "From: Mail Delivery System <MAILER-DAEMON@" + in.reporting_mta + ">\r\n";
-  out += "To: <" + m.sender + ">\r\n";
+  out += field("To", "<" + m.sender + ">");
   out += delayed_only ? "Subject: Delayed Mail (still being retried)\r\n"
                       : "Subject: Undelivered Mail Returned to Sender\r\n";
   out += "Date: " + date(in.now_ms) + "\r\n";
@@ -52,23 +84,24 @@ std::string build_dsn(const DsnInput& in) {
   out += "This is the mail system at host " + in.reporting_mta + ".\r\n\r\n";
   out += delayed_only ? "Your message has not been delivered yet; sluice keeps trying.\r\n\r\n"
                       : "Your message could not be delivered to one or more recipients.\r\n\r\n";
-  for (const auto& r : in.recipients) out += "<" + r.address + ">: " + r.diagnostic + "\r\n";
+  // Lines of text, folded like fields (the diagnostic is the receiver's words).
+  for (const auto& r : in.recipients) out += field("<" + r.address + ">", r.diagnostic);
   out += "\r\n";
 
   out += "--" + boundary + "\r\nContent-Type: message/delivery-status\r\n\r\n";
   out += "Reporting-MTA: dns; " + in.reporting_mta + "\r\n";
   out += "X-Sluice-Queue-ID: " + spool::format_id(m.id) + "\r\n";
-  if (!m.envid.empty()) out += "Original-Envelope-Id: " + m.envid + "\r\n";
+  if (!m.envid.empty()) out += field("Original-Envelope-Id", m.envid);
   out += "Arrival-Date: " + date(m.received_ms) + "\r\n";
   for (const auto& r : in.recipients) {
     out += "\r\n";
     if (!r.orcpt_type.empty())
-      out += "Original-Recipient: " + r.orcpt_type + "; " + r.orcpt + "\r\n";
-    out += "Final-Recipient: rfc822; " + r.address + "\r\n";
+      out += field("Original-Recipient", r.orcpt_type + "; " + r.orcpt);
+    out += field("Final-Recipient", "rfc822; " + r.address);
     out += "Action: " + r.action + "\r\n";
     out += "Status: " + r.status + "\r\n";
-    if (!r.remote_mta.empty()) out += "Remote-MTA: dns; " + r.remote_mta + "\r\n";
-    out += "Diagnostic-Code: smtp; " + r.diagnostic + "\r\n";
+    if (!r.remote_mta.empty()) out += field("Remote-MTA", "dns; " + r.remote_mta);
+    out += field("Diagnostic-Code", "smtp; " + r.diagnostic);
     out += "Last-Attempt-Date: " + date(in.now_ms) + "\r\n";
   }
   out += "\r\n";

@@ -73,5 +73,37 @@ TEST(Dsn, NotifyDecidesWhetherFailuresAreReported) {
   EXPECT_FALSE(wants_failure_notice(spool::kNotifySuccess));
 }
 
+// The text of the report part, up to the returned message: what a sender's MUA parses.
+std::string_view report_part(const std::string& dsn) {
+  return std::string_view(dsn).substr(0, dsn.find("Content-Type: message/rfc822"));
+}
+
+TEST(Dsn, ValuesFromOutsideCannotWriteFieldsAndLinesStayWithin998Octets) {
+  auto m = original();
+  m.envid = "env\r\nBcc: victim@example.net";
+  auto in = input(m, "Subject: hi\r\n\r\nbody\r\n");
+  in.recipients[0].orcpt = "bob@example.org\r\nX-Injected: yes";
+  std::string words;
+  for (int i = 0; i < 400; ++i) words += "refused ";
+  in.recipients[0].diagnostic = "550 5.7.1 " + words + std::string(3000, 'z');
+  const std::string dsn = build_dsn(in);
+  const std::string_view report = report_part(dsn);
+  EXPECT_EQ(report.find("\r\nBcc:"), std::string_view::npos);
+  EXPECT_EQ(report.find("\r\nX-Injected:"), std::string_view::npos);
+  EXPECT_NE(report.find("Original-Envelope-Id: env  Bcc: victim@example.net\r\n"),
+            std::string_view::npos);
+  size_t start = 0, longest = 0;
+  for (size_t end; (end = dsn.find("\r\n", start)) != std::string::npos; start = end + 2)
+    longest = std::max(longest, end - start);
+  EXPECT_LE(longest, 998u);
+  // The folded diagnostic is all there: unfolding gives the words back.
+  const size_t d = report.find("Diagnostic-Code: smtp; 550 5.7.1 refused");
+  ASSERT_NE(d, std::string_view::npos);
+  const size_t next = report.find("Last-Attempt-Date:", d);
+  std::string unfolded(report.substr(d, next - d));
+  for (size_t p; (p = unfolded.find("\r\n ")) != std::string::npos;) unfolded.erase(p, 2);
+  EXPECT_NE(unfolded.find(words + "zzz"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sluice::bounce

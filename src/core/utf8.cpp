@@ -42,4 +42,12 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
+std::string_view utf8_prefix(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  size_t cut = max_bytes;
+  // Back off over continuation octets (10xxxxxx) to the start of the character cut in two.
+  while (cut > 0 && (static_cast<uint8_t>(s[cut]) & 0xC0) == 0x80) --cut;
+  return s.substr(0, cut);
+}
+
 }  // namespace sluice

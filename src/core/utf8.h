@@ -17,4 +17,8 @@ bool is_valid_utf8(std::string_view s);
 // start with one. An ASCII octet is a sequence of length 1.
 size_t utf8_sequence_length(std::string_view s);
 
+// The longest prefix of s of at most max_bytes octets that does not end inside a multi-octet
+// sequence: for cutting text without splitting a character.
+std::string_view utf8_prefix(std::string_view s, size_t max_bytes);
+
 }  // namespace sluice

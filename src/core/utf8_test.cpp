@@ -27,5 +27,15 @@ TEST(Utf8, RejectsMalformedSequences) {
   EXPECT_EQ(utf8_sequence_length(""), 0u);
 }
 
+
+TEST(Utf8, PrefixNeverSplitsACharacter) {
+  const std::string s = "ab\xc3\xa9\xe4\xb8\xad";  // "abé中"
+  EXPECT_EQ(utf8_prefix(s, 10), s);
+  EXPECT_EQ(utf8_prefix(s, 3), "ab");             // é would be cut in two
+  EXPECT_EQ(utf8_prefix(s, 4), "ab\xc3\xa9");
+  EXPECT_EQ(utf8_prefix(s, 6), "ab\xc3\xa9");     // 中 needs 3 octets
+  EXPECT_EQ(utf8_prefix(s, 0), "");
+}
+
 }  // namespace
 }  // namespace sluice

@@ -46,6 +46,10 @@ struct Extensions {
   }
 };
 
+// What is kept of a receiver's reply (reply_parser.h allows 256 lines of 4 KB): enough for any
+// real reply's words, and bounded for classification, logs, site state and DSNs.
+constexpr size_t kKeptReplyText = 2048;
+
 Reply synthesized(uint16_t code, std::string_view enhanced, std::string text) {
   return Reply::make(code, enhanced, text);
 }
@@ -157,7 +161,12 @@ class Connection {
   }
 
   // The next reply, or nullopt when the connection failed (broken_ is set, last_error_ says why).
-  asio::awaitable<std::optional<Reply>> read_reply(std::chrono::milliseconds timeout) {
+  // `timeout` bounds the whole reply, not each read: a receiver that trickles a byte at a time
+  // cannot hold the connection longer (RFC 5321 section 4.5.3.2 times a reply, not a read). The
+  // reply is cut to kKeptReplyText unless `whole` (EHLO, whose every line is read).
+  asio::awaitable<std::optional<Reply>> read_reply(std::chrono::milliseconds timeout,
+                                                   bool whole = false) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       std::string_view view(buf_.data() + pos_, len_ - pos_);
       const size_t before = view.size();
@@ -167,16 +176,25 @@ class Connection {
       if (r) {
         if (r->ok()) {
           if ((*r)->code == 421) broken_ = true;  // the server is closing the connection
-          co_return std::move(**r);
+          if (whole) co_return std::move(**r);
+          co_return (*r)->bounded(kKeptReplyText);
         }
         last_error_ = "protocol error: " + r->error().detail;
+        broken_ = true;
+        co_return std::nullopt;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        last_error_ = "timed out (reply not complete within " +
+                      std::to_string(timeout.count() / 1000) + " s)";
         broken_ = true;
         co_return std::nullopt;
       }
       if (buf_.size() - len_ < 4096) buf_.resize(std::max<size_t>(16384, buf_.size() * 2));
       size_t n = 0;
       const auto ec = co_await stream_->read_some(
-          asio::buffer(buf_.data() + len_, buf_.size() - len_), n, timeout);
+          asio::buffer(buf_.data() + len_, buf_.size() - len_), n, left);
       len_ += n;
       if (ec) {
         last_error_ = ec == asio::error::timed_out ? "timed out" : ec.message();
@@ -184,6 +202,14 @@ class Connection {
         co_return std::nullopt;
       }
     }
+  }
+
+  // A reply the protocol does not allow at that point, as a transient failure that names it.
+  Reply out_of_step(const Reply& got, std::string_view command, std::string_view expected) const {
+    return synthesized(451, "4.5.0",
+                       host_ + " answered " + std::string(command) + " with \"" + got.summary() +
+                           "\" where " + std::string(expected) +
+                           " was expected: protocol error, not delivered");
   }
 
   Reply lost(Stage stage) const {
@@ -271,7 +297,7 @@ class Connection {
       fail_all(job, Outcome::kTransient, Stage::kEhlo, lost(Stage::kEhlo));
       co_return false;
     }
-    auto r = co_await read_reply(cfg_.command_timeout);
+    auto r = co_await read_reply(cfg_.command_timeout, true);
     if (r && r->permanent()) {  // no ESMTP: plain HELO, no extensions
       const std::string helo = "HELO " + ctx_.helo + "\r\n";
       const bool ok7 = co_await send(helo);
@@ -396,13 +422,18 @@ class Connection {
 
     auto mail = co_await command(0);
     if (!mail) co_return finish(Stage::kMail);
-    if (!mail->positive()) {
+    if (mail->code / 100 != 2) {
+      const Reply m = mail->positive() ? out_of_step(*mail, "MAIL", "2xx") : *mail;
+      if (mail->positive()) broken_ = true;  // a conversation out of step is not reused
       for (size_t k = 0; k < n; ++k)
-        results[k] = RecipientResult{job.recipients[k], outcome_of(*mail), Stage::kMail, *mail};
+        results[k] = RecipientResult{job.recipients[k], outcome_of(m), Stage::kMail, m};
       if (ext_.pipelining) {  // the RCPTs and DATA were sent too: read their replies
         for (size_t i = 1; i < commands.size(); ++i) {
           const auto ok9 = co_await read_reply(cfg_.command_timeout);
           if (!ok9) co_return finish(Stage::kRcpt);
+          // A 354 to DATA after a refused MAIL: the receiver now reads message data, and the
+          // next transaction's commands would land in it. This conversation is over.
+          if (i + 1 == commands.size() && ok9->code == 354) broken_ = true;
         }
       }
       co_return finish(Stage::kMail);
@@ -411,8 +442,11 @@ class Connection {
     for (size_t k = 0; k < n; ++k) {
       auto r = co_await command(k + 1);
       if (!r) co_return finish(Stage::kRcpt);
-      if (r->positive()) {
+      if (r->code / 100 == 2) {
         accepted.push_back(k);
+      } else if (r->positive()) {  // a 3xx to RCPT: out of step, not an acceptance
+        const Reply o = out_of_step(*r, "RCPT", "2xx");
+        results[k] = RecipientResult{job.recipients[k], outcome_of(o), Stage::kRcpt, o};
       } else {
         results[k] = RecipientResult{job.recipients[k], outcome_of(*r), Stage::kRcpt, *r};
       }
@@ -434,9 +468,14 @@ class Connection {
       co_return finish(Stage::kData);
     }
     if (data->code != 354) {
+      // Only 354 lets the message go. Any other positive reply is a receiver out of step
+      // with the protocol, never a delivery: nothing was sent, so the message is retried, and a
+      // conversation in an unknown state is not reused.
+      const Reply r = data->positive() ? out_of_step(*data, "DATA", "354") : *data;
+      if (data->positive()) broken_ = true;
       for (size_t k : accepted)
-        results[k] = RecipientResult{job.recipients[k], outcome_of(*data), Stage::kData, *data};
-      co_await reset();
+        results[k] = RecipientResult{job.recipients[k], outcome_of(r), Stage::kData, r};
+      co_await reset();  // unless broken_: then run() closes the connection
       co_return finish(Stage::kData);
     }
     smtp::DataEncoder encoder;
@@ -450,6 +489,11 @@ class Connection {
     }
     auto final_reply = co_await read_reply(cfg_.data_timeout);
     if (!final_reply) co_return finish(Stage::kEndOfData);
+    // Only a 2xx delivers; a 1xx or 3xx to the final dot is the receiver out of step.
+    if (final_reply->code / 100 != 2 && final_reply->positive()) {
+      final_reply = out_of_step(*final_reply, "the end of DATA", "2xx");
+      broken_ = true;
+    }
     for (size_t k : accepted) {
       results[k] = RecipientResult{job.recipients[k], outcome_of(*final_reply), Stage::kEndOfData,
                                    *final_reply};

@@ -42,6 +42,14 @@ bool valid_value(std::string_view v) {
   return true;
 }
 
+// RFC 3461 sections 4.2 and 4.4: decoded ORCPT and ENVID values are printable US-ASCII.
+bool printable_ascii(std::string_view v) {
+  for (unsigned char c : v) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
 // Calls fn(Param) for each parameter; stops at the first error fn or the syntax returns.
 template <class Fn>
 std::optional<CommandError> for_each_param(std::string_view s, Fn fn) {
@@ -144,6 +152,7 @@ Result<MailParameters, CommandError> parse_mail_parameters(std::string_view para
       auto v = xtext_decode(*p.value);
       if (!v || p.value->size() > 100)
         return bad("ENVID must be xtext of at most 100 characters").error;
+      if (!printable_ascii(*v)) return bad("ENVID must decode to printable ASCII").error;
       m.envid = std::move(*v);
     } else if (iequals(p.keyword, "AUTH")) {
       if (auto e = once(seen_auth, p.keyword)) return e;
@@ -183,6 +192,10 @@ Result<RcptParameters, CommandError> parse_rcpt_parameters(std::string_view para
       const std::string_view raw = p.value->substr(semi + 1);
       auto addr = iequals(type, "utf-8") ? std::optional<std::string>(raw) : xtext_decode(raw);
       if (!addr || addr->empty()) return bad("ORCPT address must be non-empty xtext").error;
+      // It goes into DSNs as a field: decoded, it must be printable, never control octets such
+      // as CR and LF (the utf-8 type is kept as sent, which valid_value already checked).
+      if (!iequals(type, "utf-8") && !printable_ascii(*addr))
+        return bad("ORCPT address must decode to printable ASCII").error;
       r.orcpt = OriginalRecipient{std::string(type), std::move(*addr)};
       return std::nullopt;
     }

@@ -88,6 +88,10 @@ TEST(Command, MailParameterErrors) {
   EXPECT_EQ(fails_with("MAIL FROM:<a@b.example> RET=ALL"), "501 5.5.4");
   EXPECT_EQ(fails_with("MAIL FROM:<a@b.example> ENVID=a=b"), "501 5.5.4");
   EXPECT_EQ(fails_with("MAIL FROM:<a@b.example> ENVID=" + std::string(101, 'x')), "501 5.5.4");
+  // Decoded, ENVID goes into DSN fields: CR LF (or any control octet) there would write fields.
+  EXPECT_EQ(fails_with("MAIL FROM:<a@b.example> ENVID=x+0D+0ABcc:evil@x.example"), "501 5.5.4");
+  EXPECT_EQ(fails_with("MAIL FROM:<a@b.example> ENVID=x+00y"), "501 5.5.4");
+  EXPECT_EQ(fails_with("MAIL FROM:<a@b.example> ENVID=x+C3+A9"), "501 5.5.4");
   EXPECT_EQ(fails_with("MAIL FROM:<a@b.example> =x"), "501 5.5.4");
   EXPECT_EQ(fails_with("MAIL FROM:<a@b.example> -A=x"), "501 5.5.4");
 }
@@ -124,6 +128,8 @@ TEST(Command, DsnParametersOfRfc3461) {
   EXPECT_EQ(fails_with("RCPT TO:<a@b.example> NOTIFY=SUCCESS,"), "501 5.5.4");
   EXPECT_EQ(fails_with("RCPT TO:<a@b.example> ORCPT=a@b.example"), "501 5.5.4");
   EXPECT_EQ(fails_with("RCPT TO:<a@b.example> ORCPT=rfc822;"), "501 5.5.4");
+  EXPECT_EQ(fails_with("RCPT TO:<a@b.example> ORCPT=rfc822;a@b.example+0D+0AX-Evil:1"),
+            "501 5.5.4");
   EXPECT_EQ(fails_with("RCPT TO:<a@b.example> NOTIFY=DELAY NOTIFY=DELAY"), "501 5.5.4");
 }
 

@@ -69,7 +69,8 @@ DataDecoder::Step DataDecoder::decode(std::string_view in, std::string* out) {
         // Fast path: copy the run up to the next CR or LF at once.
         const char* begin = in.data() + i;
         const char* end = in.data() + in.size();
-        const char* stop = std::find_if(begin, end, [](char x) { return x == '\r' || x == '\n'; });
+        const char* stop =
+            std::find_if(begin, end, [](char x) { return x == '\r' || x == '\n' || x == '\0'; });
         const size_t run = size_t(stop - begin);
         if (run > 0) {
           add_to_line(run);
@@ -80,6 +81,9 @@ DataDecoder::Step DataDecoder::decode(std::string_view in, std::string* out) {
         if (c == '\r') {
           add_to_line(1);
           state_ = State::kCr;
+        } else if (c == '\0') {
+          fail(DataError::kNul);  // RFC 5321 section 4.1.1.4 allows no NUL in content
+          add_to_line(1);
         } else {
           // A bare LF never ends a line, so "\n.\n" and "\n.\r\n" cannot end the message.
           fail(DataError::kBareLf);
@@ -106,6 +110,8 @@ Reply DataDecoder::error_reply() const {
       return Reply::make(550, "5.6.0",
                          "Message refused: bare CR in the content; lines must end in CRLF (RFC "
                          "5321 section 2.3.8)");
+    case DataError::kNul:
+      return Reply::make(550, "5.6.0", "Message refused: NUL octet in the content");
     case DataError::kLineTooLong:
       return Reply::make(
           550, "5.6.0",

@@ -8,6 +8,7 @@
 // the end marker, and then refused with one reply:
 //   - a bare LF or bare CR (the SMTP smuggling family: "\n.\n", "\r.\r", "\n.\r\n" must never
 //     end a message or hide a second one) — 550 5.6.0;
+//   - a NUL octet (RFC 5321 section 4.1.1.4: no NUL in mail content) — 550 5.6.0;
 //   - a line over 1000 octets including CRLF (RFC 5321 section 4.5.3.1.6) — 550 5.6.0;
 //   - more octets than the configured maximum size — 552 5.3.4.
 // Because only the strict marker ends DATA, the session stays in step with an honest client and
@@ -29,7 +30,7 @@ namespace sluice::smtp {
 
 inline constexpr size_t kMaxTextLine = 1000;  // octets including CRLF
 
-enum class DataError : uint8_t { kNone, kBareLf, kBareCr, kLineTooLong, kTooBig };
+enum class DataError : uint8_t { kNone, kBareLf, kBareCr, kNul, kLineTooLong, kTooBig };
 
 class DataDecoder {
  public:

@@ -109,12 +109,34 @@ TEST(DataDecoder, BareLineEndingsAreRefusedWithAClearReply) {
   EXPECT_EQ(decode(".\rx\r\n.\r\n").error, DataError::kBareCr);
 }
 
+TEST(DataDecoder, NulOctetsAreRefusedAndTheMarkerStillEndsTheMessage) {
+  // (Built with append: GCC 12 warns wrongly about "literal" + std::string here.)
+  for (const char* around : {"a|b", "|", ".|"}) {
+    std::string wire = around;
+    wire.replace(wire.find('|'), 1, 1, '\0');
+    wire.append("\r\n.\r\nMAIL");
+    for (size_t step : {size_t{1}, size_t{3}, SIZE_MAX}) {
+      const auto d = decode(wire, step);
+      EXPECT_EQ(d.error, DataError::kNul);
+      EXPECT_TRUE(d.done);
+      EXPECT_EQ(d.rest, "MAIL");
+    }
+  }
+  DataDecoder d;
+  std::string out;
+  std::string wire = "x|y\r\n.\r\n";
+  wire[1] = '\0';
+  (void)d.decode(wire, &out);
+  EXPECT_EQ(d.error_reply().code, 550);
+  EXPECT_EQ(d.error_reply().enhanced->str(), "5.6.0");
+}
+
 TEST(DataDecoder, LineLimitIs1000OctetsIncludingCrlf) {
   EXPECT_EQ(decode(std::string(998, 'x') + "\r\n.\r\n").error, DataError::kNone);
   EXPECT_EQ(decode(std::string(999, 'x') + "\r\n.\r\n").error, DataError::kLineTooLong);
   // The stuffed dot counts: it is on the wire.
-  EXPECT_EQ(decode("." + std::string(998, 'x') + "\r\n.\r\n").error, DataError::kLineTooLong);
-  EXPECT_EQ(decode("." + std::string(997, 'x') + "\r\n.\r\n").error, DataError::kNone);
+  EXPECT_EQ(decode(std::string(".").append(998, 'x').append("\r\n.\r\n")).error, DataError::kLineTooLong);
+  EXPECT_EQ(decode(std::string(".").append(997, 'x').append("\r\n.\r\n")).error, DataError::kNone);
   const auto d = decode(std::string(5000, 'x') + "\r\nQUIT\r\n.\r\nNOOP\r\n", 7);
   EXPECT_TRUE(d.done);
   EXPECT_EQ(d.rest, "NOOP\r\n");

@@ -1,6 +1,7 @@
 #include "smtp/reply.h"
 
 #include "core/text.h"
+#include "core/utf8.h"
 
 namespace sluice::smtp {
 namespace {
@@ -69,6 +70,24 @@ std::string Reply::text() const {
     out += l;
   }
   return out;
+}
+
+Reply Reply::bounded(size_t max_bytes) const {
+  Reply r{code, enhanced, {}};
+  size_t used = 0;
+  for (const auto& l : lines) {
+    const size_t sep = r.lines.empty() ? 0 : 1;  // text() joins lines with a space
+    if (used + sep + l.size() <= max_bytes) {
+      r.lines.push_back(l);
+      used += sep + l.size();
+      continue;
+    }
+    const size_t room = max_bytes > used + sep + 3 ? max_bytes - used - sep - 3 : 0;
+    if (room > 0) r.lines.push_back(std::string(utf8_prefix(l, room)) + "...");
+    else if (!r.lines.empty()) r.lines.back() += "...";
+    break;
+  }
+  return r;
 }
 
 std::string Reply::wire() const {

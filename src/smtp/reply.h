@@ -45,6 +45,10 @@ struct Reply {
   std::string wire() const;
   // "451 4.7.1 text" on one line: for logs and error messages.
   std::string summary() const;
+  // This reply cut to at most `max_bytes` of text (whole lines first, then the last line cut,
+  // ending in "..."): what is kept of a receiver's reply for classification, logs, site state and
+  // DSNs, however long the receiver made it.
+  Reply bounded(size_t max_bytes) const;
 
   bool positive() const { return code >= 200 && code < 400; }
   bool intermediate() const { return code >= 300 && code < 400; }

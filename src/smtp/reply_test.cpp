@@ -174,5 +174,23 @@ TEST(EnhancedCode, Parse) {
   EXPECT_FALSE(EnhancedCode::parse(""));
 }
 
+
+TEST(Reply, BoundedKeepsWholeLinesThenCutsOne) {
+  const Reply r{421, EnhancedCode{4, 7, 0}, {"first line", std::string(100, 'x'), "third"}};
+  EXPECT_EQ(r.bounded(1000), r);
+  const Reply b = r.bounded(30);
+  EXPECT_EQ(b.code, 421);
+  EXPECT_EQ(b.enhanced, r.enhanced);
+  ASSERT_EQ(b.lines.size(), 2u);
+  EXPECT_EQ(b.lines[0], "first line");
+  EXPECT_EQ(b.lines[1], std::string(16, 'x') + "...");
+  EXPECT_LE(b.text().size(), 30u);
+}
+
+TEST(Reply, BoundedBoundsAHugeReply) {
+  Reply r{550, std::nullopt, std::vector<std::string>(256, std::string(4096, 'y'))};
+  EXPECT_LE(r.bounded(2048).text().size(), 2048u);
+}
+
 }  // namespace
 }  // namespace sluice::smtp
