@@ -7,6 +7,7 @@ sleeps on the wall clock.
 import ctypes
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -77,7 +78,8 @@ class Sluice:
     """One sluice server in its own directory. smtp: extra [smtp] keys."""
 
     def __init__(self, directory=None, smtp=None, server=None, spool_path=None, spool=None,
-                 queue=None, delivery=None, dns=None, routes=None, shaping=None, classify=None):
+                 queue=None, delivery=None, dns=None, routes=None, shaping=None, classify=None,
+                 max_open_files=None):
         """Acceptance tests get [queue] hold = true (nothing is delivered, the spool keeps every
         message); delivery tests pass queue={"hold": False} and routes/dns of their own."""
         self._tmp = None
@@ -111,13 +113,18 @@ class Sluice:
                 f.write(f"[route.{json.dumps(domain)}]\n" +
                         "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items()))
             f.write(f"[log]\npath = {json.dumps(self.log_path)}\n")
+        self.max_open_files = max_open_files  # RLIMIT_NOFILE (soft and hard) of the server
         self.proc = None
         self.events = []
         self._buf = b""
 
     def start(self):
+        limit = self.max_open_files
+        preexec = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))) \
+            if limit else None
         self.proc = subprocess.Popen([BIN, "serve", "--config", self.config],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     preexec_fn=preexec)
         self.wait_event("Started")
         return self
 

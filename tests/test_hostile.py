@@ -1,16 +1,24 @@
-"""Fault injection, receivers' side: sluice delivers to receivers that misbehave in every way
-tests/hostile.py knows (hang at the banner, trickle a byte at a time, a 10 MB reply line,
-256-line replies, garbage, a reset in the middle of DATA, 250 to DATA, a failing TLS handshake,
-a close after RCPT).
+"""Fault injection.
 
-What it shows, for each: sluice ends the connection within its reply deadline, nothing is counted
-as delivered, every message stays in the spool for its next attempt (or, refused for good, is
-bounced with a DSN whose lines are at most 998 octets), sluice keeps running and stops cleanly,
-and its resident memory stays bounded (the peak is printed).
-Waits are for events (a connection ending, a log record), bounded; nothing sleeps.
+Receivers' side: sluice delivers to receivers that misbehave in every way tests/hostile.py knows
+(hang at the banner, trickle a byte at a time, a 10 MB reply line, 256-line replies, garbage, a
+reset in the middle of DATA, 250 to DATA, a failing TLS handshake, a close after RCPT). For each:
+sluice ends the connection within its reply deadline, nothing is counted as delivered, every
+message stays in the spool for its next attempt (or, refused for good, is bounced with a DSN
+whose lines are at most 998 octets), sluice keeps running and stops cleanly, and its resident
+memory stays bounded (the peak is printed).
+
+Clients' side: 10,000 idle connections, and 1,000 clients against a server held to 256 open
+files: sluice serves what it can, refuses the rest with 421, loses nothing it acknowledged, and
+serves normally once the flood is gone. (Slow senders, overlong lines, NUL bytes and AUTH
+guessing are in test_inbound.py.)
+Waits are for events (a connection ending, a log record, a reply), bounded; nothing sleeps.
 """
+import asyncio
 import os
+import re
 import smtplib
+import socket
 import unittest
 
 import harness
@@ -87,6 +95,111 @@ class HostileReceivers(unittest.TestCase):
             dsn_rx.stop()
             for h in hostiles.values():
                 h.stop()
+
+
+QUEUED = re.compile(rb"250 2\.0\.0 Ok: queued as ([0-9a-f]{16})")
+
+
+def client_address(i):
+    """A distinct loopback source address for client i (127.0.2.1, 127.0.2.2, ...)."""
+    return f"127.0.{2 + i // 250}.{1 + i % 250}"
+
+
+async def one_message(port, i, timeout):
+    """One client: a whole transaction; returns the queue id it was given, or None when it was
+    refused or timed out (which is allowed under overload: what matters is what was acked)."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", port, local_addr=(client_address(i), 0)),
+            timeout)
+    except (OSError, asyncio.TimeoutError):
+        return None
+    try:
+        async def reply():
+            lines = []
+            while True:
+                line = await asyncio.wait_for(reader.readline(), timeout)
+                if not line:
+                    raise ConnectionError("closed")
+                lines.append(line)
+                if line[3:4] != b"-":
+                    return b"".join(lines)
+        if not (await reply()).startswith(b"220"):
+            return None
+        for cmd in (b"EHLO c%d.example" % i, b"MAIL FROM:<c%d@example.org>" % i,
+                    b"RCPT TO:<r%d@example.net>" % i, b"DATA"):
+            writer.write(cmd + b"\r\n")
+            r = await reply()
+            if not r[:1] in (b"2", b"3"):
+                return None
+        writer.write(b"Subject: flood %d\r\n\r\nbody\r\n.\r\n" % i)
+        m = QUEUED.match(await reply())
+        return m.group(1).decode() if m else None
+    except (OSError, ConnectionError, asyncio.TimeoutError):
+        return None
+    finally:
+        writer.close()
+
+
+async def flood(port, clients, timeout):
+    return await asyncio.gather(*(one_message(port, i, timeout) for i in range(clients)))
+
+
+def served_normally(test, server):
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=TIMEOUT) as c:
+        code, _ = c.ehlo("after.example")
+        test.assertEqual(code, 250)
+        c.sendmail("a@example.org", ["b@example.net"], "Subject: after\r\n\r\nx\r\n")
+
+
+class HostileClients(unittest.TestCase):
+    def test_ten_thousand_idle_connections(self):
+        server = harness.Sluice(smtp={"max_connections": 1000, "command_timeout": "60s"})
+        socks = []
+        try:
+            server.start()
+            banners = {"220": 0, "421": 0}
+            for i in range(10_000):
+                s = socket.socket()
+                s.bind((client_address(i), 0))
+                s.settimeout(TIMEOUT)
+                s.connect(("127.0.0.1", server.port))
+                socks.append(s)
+            for s in socks:  # every one gets a banner: a session, or a refusal
+                banner = s.recv(512)
+                banners[banner[:3].decode()] += 1
+            print(f"\n10,000 idle connections: {banners['220']} sessions, "
+                  f"{banners['421']} refused with 421; "
+                  f"sluice peak resident memory {peak_rss_mb(server.proc.pid):.1f} MB")
+            self.assertEqual(banners["220"], 1000)
+            self.assertEqual(banners["421"], 9000)
+            self.assertLess(peak_rss_mb(server.proc.pid), MAX_RSS_MB)
+            for s in socks:
+                s.close()
+            socks.clear()
+            served_normally(self, server)
+            self.assertEqual(server.stop(), 0)
+            self.assertEqual(len(server.spool_ls()), 1)
+        finally:
+            for s in socks:
+                s.close()
+            server.close()
+
+    def test_a_thousand_clients_against_256_open_files(self):
+        server = harness.Sluice(smtp={"max_connections": 5000, "command_timeout": "30s"},
+                                max_open_files=256)
+        try:
+            server.start()
+            ids = asyncio.run(flood(server.port, 1000, 30))
+            acked = {i for i in ids if i}
+            print(f"\n1,000 clients, 256 open files: {len(acked)} messages acknowledged")
+            self.assertGreater(len(acked), 0)  # it served what it could
+            served_normally(self, server)      # and serves normally once the flood is gone
+            self.assertEqual(server.stop(), 0)
+            spooled = {m["id"] for m in server.spool_ls()}
+            self.assertLessEqual(acked, spooled)  # nothing acknowledged was lost
+        finally:
+            server.close()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import base64
 import collections
 import os
 import re
+import select
 import smtplib
 import socket
 import ssl
@@ -365,6 +366,21 @@ class Protocol(ServerCase):
         recs, sentinel = self.receptions_by_helo(c, "barelf.example")
         self.assertEqual([r["id"] for r in recs], [sentinel])
 
+    def test_nul_in_content_refused(self):
+        c = self.connect(ehlo="nul.example")
+        r = c.message(body="Subject: x\r\n\r\none\0two\r\n")
+        self.assertEqual((r.code, r.enhanced), (550, "5.6.0"), c.transcript)
+        self.assertIn("NUL", r.text)
+        recs, sentinel = self.receptions_by_helo(c, "nul.example")
+        self.assertEqual([r["id"] for r in recs], [sentinel])
+
+    def test_envid_and_orcpt_must_decode_to_printable_text(self):
+        c = self.connect()
+        c.check("MAIL FROM:<a@example.org> ENVID=x+0D+0ABcc:+20evil@example.net", 501, "5.5.4")
+        c.check("MAIL FROM:<a@example.org> ENVID=ok", 250, "2.1.0")
+        c.check("RCPT TO:<b@example.net> ORCPT=rfc822;b@example.net+0D+0AX-Evil:+201", 501,
+                "5.5.4")
+
     def test_bare_cr_in_content_refused(self):
         c = self.connect()
         r = c.message(body="Subject: x\r\n\r\none\rtwo\r\n")
@@ -556,6 +572,27 @@ class Timeouts(ServerCase):
         self.assertTrue(c.closed())
 
 
+class SlowClient(ServerCase):
+    SMTP = {"command_timeout": "1s"}
+
+    def test_a_command_trickled_a_byte_at_a_time_meets_the_deadline(self):
+        """Each byte comes well within the timeout, but the command never ends: the timeout
+        bounds the whole command, so the session ends after about a second, not after the
+        minute of trickling the client would go on for."""
+        c = self.connect()
+        line = b"NOOP " + b"x" * 300
+        for i in range(len(line)):
+            try:
+                c.sock.sendall(line[i:i + 1])
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            ready, _, _ = select.select([c.sock], [], [], 0.2)
+            if ready:
+                break
+        c.expect(421, "4.4.2", "timeout exceeded")
+        self.assertTrue(c.closed())
+
+
 class ConnectionLimitCase(ServerCase):
     REFUSAL = ""
 
@@ -680,6 +717,32 @@ class Submission(ServerCase):
         qid, _, _ = swaks(self.port, "--tls", "--auth", "LOGIN", "--auth-user", "alice",
                           "--auth-password", "s3cret")
         self.check_authenticated(reception(self.server, qid))
+
+
+class AuthGuessing(ServerCase):
+    """Password guessing from one address: after auth_max_failures failed AUTHs it is refused
+    AUTH (421, session closed) for the rest of the window, even with the right password."""
+    SMTP = {"client_networks": ["10.0.0.0/8"], "auth_max_failures": 3}
+    TLS = True
+    CREDENTIALS = True
+
+    def attempt(self, password):
+        c = self.connect()
+        c.check("STARTTLS", 220, "2.0.0")
+        c.starttls()
+        c.check("EHLO guesser.example", 250)
+        ir = base64.b64encode(b"\0alice\0" + password.encode()).decode()
+        c.send(f"AUTH PLAIN {ir}\r\n")
+        return c, c.reply()
+
+    def test_guessing_is_locked_out(self):
+        for i in range(3):
+            c, r = self.attempt(f"guess{i}")
+            self.assertEqual((r.code, r.enhanced), (535, "5.7.8"), c.transcript)
+        c, r = self.attempt("s3cret")  # the right one, too late
+        self.assertEqual((r.code, r.enhanced), (421, "4.7.0"), c.transcript)
+        self.assertIn("too many failed authentication attempts", r.text)
+        self.assertTrue(c.closed())
 
 
 class Spool(unittest.TestCase):

@@ -1,5 +1,7 @@
 #include "app/server.h"
 
+#include <sys/resource.h>
+
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include "core/json.h"
 #include "dns/resolver.h"
 #include "http/admin.h"
+#include "inbound/auth_throttle.h"
 #include "inbound/credentials.h"
 #include "inbound/listener.h"
 #include "net/tls.h"
@@ -125,6 +128,7 @@ struct Server::Impl {
   std::unique_ptr<observe::EventLog> log;
   std::shared_ptr<asio::ssl::context> tls;
   std::shared_ptr<const inbound::Credentials> credentials;
+  std::unique_ptr<inbound::AuthThrottle> auth_throttle;
   dns::Providers providers;
   classify::Classifier classifier;
   std::unique_ptr<dns::AresResolver> resolver;
@@ -160,6 +164,8 @@ Status Server::Impl::start() {
     auto c = inbound::Credentials::load(cfg.smtp.auth_credentials);
     if (!c) return Unexpected<Error>{c.error()};
     credentials = std::move(*c);
+    auth_throttle = std::make_unique<inbound::AuthThrottle>(cfg.smtp.auth_max_failures,
+                                                            cfg.smtp.auth_failure_window);
   }
 
   if (!cfg.dns.providers.empty()) {
@@ -212,6 +218,7 @@ Status Server::Impl::start() {
   ctx.intake = manager.get();
   ctx.log = log.get();
   ctx.credentials = credentials.get();
+  ctx.auth_throttle = auth_throttle.get();
   ctx.tls = tls.get();
   ctx.blocking = blocking.get_executor();
   listener = std::make_unique<inbound::Listener>(ioc, std::move(ctx));
@@ -237,8 +244,26 @@ Status Server::Impl::start() {
 Server::Server(config::Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
 Server::~Server() = default;
 
+namespace {
+
+// Raises the soft limit on open files to the hard one: every connection, inbound and outbound, is
+// a descriptor, and distributions start services at 1024. Returns the limit now in force.
+uint64_t raise_open_files_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit want = rl;
+    want.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+  }
+  return rl.rlim_cur == RLIM_INFINITY ? 0 : static_cast<uint64_t>(rl.rlim_cur);
+}
+
+}  // namespace
+
 int Server::run() {
   Impl& s = *impl_;
+  const uint64_t max_files = raise_open_files_limit();
   if (auto st = s.start(); !st) {
     lifecycle(event("StartFailed").str("error", st.error().message));
     return 1;
@@ -252,7 +277,8 @@ int Server::run() {
                 .str("http", s.cfg.http.listen.str())
                 .boolean("starttls", s.tls != nullptr)
                 .boolean("auth", s.credentials != nullptr)
-                .num("threads", s.threads));
+                .num("threads", s.threads)
+                .unum("max_open_files", max_files));
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < s.threads; ++i) pool.emplace_back([&s] { s.ioc.run(); });
   s.ioc.run();

@@ -25,30 +25,38 @@ std::string_view headers_of(std::string_view body) {
 // RFC 5322 section 2.1.1: a line is at most 998 octets without its CRLF.
 constexpr size_t kMaxLine = 998;
 
-// A header field (or a field of the delivery-status part, RFC 3464 section 2.1.1) whose value came
-// from outside: control octets (CR and LF above all: they would start fields of their own) become
-// spaces, and the line is folded at a space, or cut where it has none, so that no line is longer
-// than 998 octets.
+// A header field (or a field of the delivery-status part, RFC 3464 section 2.1.1) whose name or
+// value came from outside: control octets (CR and LF above all: they would start fields of their
+// own) become spaces, and the line is folded at a space, or cut where it has none, so that no
+// line is longer than 998 octets.
 std::string field(std::string_view name, std::string_view value) {
-  std::string line(name);
-  line += ": ";
-  for (char c : value) {
-    const auto u = static_cast<unsigned char>(c);
-    line.push_back(u < 0x20 || u == 0x7f ? ' ' : c);
+  std::string line;
+  for (std::string_view part : {name, std::string_view(": "), value}) {
+    for (char c : part) {
+      const auto u = static_cast<unsigned char>(c);
+      line.push_back(u < 0x20 || u == 0x7f ? ' ' : c);
+    }
   }
   std::string out;
   std::string_view rest = line;
-  while (rest.size() > kMaxLine) {
-    // Fold before the last space that keeps this line short enough; a continuation line starts
-    // with that space (RFC 5322 section 2.2.3).
-    size_t cut = rest.rfind(' ', kMaxLine);
-    if (cut == std::string_view::npos || cut <= name.size() + 1) cut = kMaxLine - 1;
-    while (cut > 0 && (static_cast<unsigned char>(rest[cut]) & 0xC0) == 0x80) --cut;
+  size_t lead = 0;  // 1 when this line needs a space put in front to be a continuation
+  while (lead + rest.size() > kMaxLine) {
+    const size_t room = kMaxLine - lead;
+    // Fold before the last space that keeps this line short enough (a continuation line starts
+    // with that space, RFC 5322 section 2.2.3); never inside the field's name.
+    size_t cut = rest.rfind(' ', room);
+    if (cut == std::string_view::npos || cut == 0 || (out.empty() && cut <= name.size() + 1)) {
+      cut = room;  // no space to fold at: cut in the word, not inside a UTF-8 character
+      while (cut > 1 && (static_cast<unsigned char>(rest[cut]) & 0xC0) == 0x80) --cut;
+      if (cut == 1) cut = room;
+    }
+    if (lead) out.push_back(' ');
     out.append(rest.substr(0, cut));
     out += "\r\n";
     rest.remove_prefix(cut);
-    if (rest.empty() || rest.front() != ' ') out.push_back(' ');  // cut in a word: fold anyway
+    lead = rest.front() == ' ' ? 0 : 1;
   }
+  if (lead) out.push_back(' ');
   out.append(rest);
   out += "\r\n";
   return out;

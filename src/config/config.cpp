@@ -241,6 +241,9 @@ void read_sections(const toml::table& root, const std::string& file, Config& c,
   smtp.string("tls_cert", s.tls_cert, /*allow_empty=*/true);
   smtp.string("tls_key", s.tls_key, /*allow_empty=*/true);
   smtp.string("auth_credentials", s.auth_credentials, /*allow_empty=*/true);
+  smtp.u32("auth_max_failures", s.auth_max_failures, 1, 1000);
+  smtp.duration("auth_failure_window", s.auth_failure_window, milliseconds(1000),
+                milliseconds(86'400'000));
   if (s.tls_cert.empty() != s.tls_key.empty()) {
     smtp.fail(s.tls_cert.empty() ? "tls_key" : "tls_cert", "tls_cert and tls_key go together");
   }

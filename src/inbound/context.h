@@ -25,6 +25,7 @@ class EventLog;
 
 namespace sluice::inbound {
 
+class AuthThrottle;
 class Credentials;
 
 struct InboundContext {
@@ -35,6 +36,7 @@ struct InboundContext {
   queue::Intake* intake = nullptr;
   observe::EventLog* log = nullptr;
   const Credentials* credentials = nullptr;  // null: AUTH not offered
+  AuthThrottle* auth_throttle = nullptr;     // failed AUTHs per client address (with credentials)
   boost::asio::ssl::context* tls = nullptr;  // null: STARTTLS not offered
   boost::asio::any_io_executor blocking;     // for CPU-heavy work (password hashing)
 };

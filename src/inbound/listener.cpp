@@ -3,9 +3,12 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include "inbound/session.h"
@@ -87,12 +90,29 @@ void Listener::release(const std::string& ip, Session* s) {
 }
 
 asio::awaitable<void> Listener::accept_loop() {
+  // Out of descriptors (EMFILE, ENFILE) or memory, accept fails at once for as long as the
+  // shortage lasts: wait before trying again, longer each time, instead of spinning. The
+  // connections already open keep being served, and free descriptors as they end.
+  constexpr auto kFirstPause = std::chrono::milliseconds(10);
+  constexpr auto kLongestPause = std::chrono::milliseconds(1000);
+  auto pause = kFirstPause;
+  asio::steady_timer timer(acceptor_.get_executor());
   for (;;) {
     // Each connection gets its own strand: its session's state is touched nowhere else.
     auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_),
                                                         asio::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-    if (ec) continue;  // e.g. EMFILE: keep serving the connections we have
+    if (ec) {
+      if (pause == kFirstPause) {
+        std::fprintf(stderr, "sluice: accept failed (%s): pausing new connections\n",
+                     ec.message().c_str());
+      }
+      timer.expires_after(pause);
+      (void)co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      pause = std::min(pause * 2, kLongestPause);
+      continue;
+    }
+    pause = kFirstPause;
     boost::system::error_code pec;
     const auto peer = socket.remote_endpoint(pec);
     if (pec) continue;

@@ -107,8 +107,14 @@ asio::awaitable<void> Session::run() {
     const auto frame = framer_.next(unread());
     if (frame.kind == smtp::LineFramer::Kind::kNeedMore) {
       consume(frame.consumed);
+      // command_timeout bounds a whole command line, not each read: a client that trickles a
+      // byte at a time cannot hold the session longer.
+      const auto now = std::chrono::steady_clock::now();
+      if (unread().empty()) command_deadline_ = now + ctx_.smtp.command_timeout;
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(command_deadline_ - now);
       waiting_for_command_ = true;
-      const bool ok = co_await fill(ctx_.smtp.command_timeout);
+      const bool ok = co_await fill(std::max(left, std::chrono::milliseconds(1)));
       waiting_for_command_ = false;
       if (!ok) break;
       continue;

@@ -13,6 +13,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -91,6 +92,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string helo_;
   std::string auth_user_;
   uint32_t errors_ = 0;
+  std::chrono::steady_clock::time_point command_deadline_{};  // for the command being read
   bool shutdown_requested_ = false;  // touched on the strand only
   bool waiting_for_command_ = false;
 

@@ -4,6 +4,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/base64.h"
+#include "inbound/auth_throttle.h"
 #include "inbound/credentials.h"
 #include "inbound/session.h"
 
@@ -69,6 +70,14 @@ asio::awaitable<Session::Next> Session::on_auth(const smtp::Auth& auth) {
     refuse(503, "5.5.1", "Error: AUTH not permitted during a mail transaction");
     co_return Next::kContinue;
   }
+  if (ctx_.auth_throttle &&
+      !ctx_.auth_throttle->allowed(client_ip_, std::chrono::steady_clock::now())) {
+    // Password guessing: no more tries from this address for now, and no session to try in.
+    reply(421, "4.7.0",
+          ctx_.hostname + " Error: too many failed authentication attempts from " + client_ip_ +
+              ", try again later");
+    co_return Next::kClose;
+  }
   if (auth.mechanism != "PLAIN" && auth.mechanism != "LOGIN") {
     refuse(504, "5.5.4", "Unrecognized authentication type");
     co_return Next::kContinue;
@@ -130,9 +139,11 @@ asio::awaitable<Session::Next> Session::on_auth(const smtp::Auth& auth) {
   const bool ok = co_await async_verify(*ctx_.credentials, ctx_.blocking, user, std::move(password),
                                         asio::use_awaitable);
   if (!ok) {
+    if (ctx_.auth_throttle) ctx_.auth_throttle->failed(client_ip_, std::chrono::steady_clock::now());
     refuse(535, "5.7.8", "Authentication credentials invalid");
     co_return Next::kContinue;
   }
+  if (ctx_.auth_throttle) ctx_.auth_throttle->succeeded(client_ip_);
   auth_user_ = user;
   reply(235, "2.7.0", "Authentication successful");
   co_return Next::kContinue;
