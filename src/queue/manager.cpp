@@ -239,18 +239,7 @@ void Manager::settle(spool::MessageId id) {
   if ((!failed.empty() || expired) && !m->meta.sender.empty())
     send_dsn(*m, failed, expired ? retry : std::vector<size_t>{});
 
-  auto log_error = [this, id](const char* what) {
-    return [this, id, what](const Status& st) {
-      if (st) return;
-      log_.write(JsonLine()
-                     .timestamp()
-                     .str("event", "SpoolError")
-                     .str("id", spool::format_id(id))
-                     .str("operation", what)
-                     .str("error", st.error().message)
-                     .finish());
-    };
-  };
+  auto log_error = [this, id](const char* what) { return spool_error_logger(id, what); };
   if (retry.empty() || expired) {
     spool_.remove(id, log_error("remove"));
   } else {
@@ -274,6 +263,31 @@ void Manager::settle(spool::MessageId id) {
   // Posted, not called: settle() runs inside report handling and parking, which must not see
   // new messages (and new jobs) appear under them.
   asio::post(strand_, [this] { pull_due(); });
+}
+
+std::function<void(const Status&)> Manager::spool_error_logger(spool::MessageId id,
+                                                               const char* what) {
+  return [this, id, what](const Status& st) {
+    if (st) return;
+    log_.write(JsonLine()
+                   .timestamp()
+                   .str("event", "SpoolError")
+                   .str("id", spool::format_id(id))
+                   .str("operation", what)
+                   .str("error", st.error().message)
+                   .finish());
+  };
+}
+
+void Manager::persist_progress(const InFlight& m) {
+  spool::MessageMeta meta = m.meta;
+  meta.recipients.clear();
+  for (size_t i = 0; i < m.meta.recipients.size(); ++i) {
+    const auto& r = m.results[i];
+    if (r && r->outcome == Outcome::kDelivered) continue;
+    meta.recipients.push_back(m.meta.recipients[i]);
+  }
+  spool_.update(std::move(meta), spool_error_logger(m.meta.id, "update"));
 }
 
 void Manager::send_dsn(const InFlight& m, const std::vector<size_t>& failed,

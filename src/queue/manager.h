@@ -139,6 +139,12 @@ class Manager final : public Intake, public outbound::JobSource {
               const std::string& remote_ip, const std::string& site, const std::string& provider,
               std::string_view category = {}, std::string_view rule = {}, bool charged = true);
   void settle(spool::MessageId id);
+  // Writes the message's recipients less those delivered so far, while other jobs of it are
+  // still out: a message to several sites, one of them slow or held, must not be sent again
+  // after a crash to the recipients that already took it. (Refused ones stay until settle()
+  // has their DSN: a crash before then retries them, never loses their bounce.)
+  void persist_progress(const InFlight& m);
+  std::function<void(const Status&)> spool_error_logger(spool::MessageId id, const char* what);
   void send_dsn(const InFlight& m, const std::vector<size_t>& failed,
                 const std::vector<size_t>& expired);
   void arm_timer();

@@ -273,6 +273,7 @@ void Manager::on_report(outbound::JobReport r) {
   const int64_t now = now_ms();
   std::vector<size_t> again;  // recipients back to the ready queue, uncharged
   bool signalled = false;
+  bool delivered_now = false;  // some recipient of this job was delivered
   for (auto& res : r.results) {
     if (res.index >= m.results.size()) continue;
     m.remote[res.index] = r.remote_host;
@@ -291,6 +292,7 @@ void Manager::on_report(outbound::JobReport r) {
         site ? read_behaviour(*site, res, r.transactions_before, others_working, v) : Outage::kNone;
     if (v.action == Action::kNone) {
       res.outcome = Outcome::kDelivered;
+      delivered_now = true;
       if (site) {
         ++site->delivered;
         site->recent.push_back(now);
@@ -351,6 +353,8 @@ void Manager::on_report(outbound::JobReport r) {
     while (!site->recent.empty() && site->recent.front() < now - kRecentMs)
       site->recent.pop_front();
   }
+  // Recipients delivered while others of the message are still to go are written down now.
+  if (delivered_now && (m.outstanding > 1 || !again.empty())) persist_progress(m);
   if (!again.empty() && site && !stopping_) {
     ++m.requeues;
     // The same job (same token), at the front: it was next in line.
