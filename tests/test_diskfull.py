@@ -4,15 +4,23 @@ is lost, the server keeps running, and once space is freed it accepts mail again
 "Full" is spool.min_free_space (8 MB here) from the end of the disk, as Postfix's queue_minfree:
 RocksDB must keep room for its flushes and must not meet ENOSPC itself.
 
+With a backlog (test_full_disk_with_a_backlog): the disk fills with held mail, then delivery
+starts while it is still full. Deliveries free space (removes pass the guard that refuses new
+mail), every refused recipient's bounce reaches its sender (a DSN that cannot be stored yet
+keeps its original message, which is tried again), and new mail is accepted again once
+deliveries have made room, with nothing deleted by hand.
+
 Needs root (mount -t tmpfs), as CI runs. Bounded: at most MAX_MESSAGES per phase.
 """
 import os
+import re
 import smtplib
 import subprocess
 import tempfile
 import unittest
 
 import harness
+from receiver import Receiver
 
 MOUNT_SIZE = "48m"
 BODY = "x" * 998 + "\r\n"
@@ -20,12 +28,12 @@ MESSAGE = "Subject: fill\r\n\r\n" + BODY * 256  # ~256 KB
 MAX_MESSAGES = 400
 
 
-def send(port, n):
+def send(port, n, domain="example.test"):
     """Sends one message; returns (code, text)."""
     with smtplib.SMTP("127.0.0.1", port, timeout=harness.TIMEOUT) as s:
         s.ehlo("disk.test")
-        s.mail("sender@disk.test")
-        s.rcpt(f"d{n}@example.test")
+        s.mail("sender@sender.test")
+        s.rcpt(f"d{n}@{domain}")
         code, text = s.data(MESSAGE)
         return code, text.decode()
 
@@ -100,6 +108,71 @@ class DiskFullTest(unittest.TestCase):
                   f"{len(spooled)} in the spool after restart")
         finally:
             server.close()
+
+    def fill(self, server, domain_of):
+        """Ballast leaves ~16 MB; sends until three 452s. Returns {token: id} acknowledged."""
+        ballast = os.path.join(self.mnt, "ballast")
+        st = os.statvfs(self.mnt)
+        with open(ballast, "wb") as f:
+            f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - 16 * 1024 * 1024))
+        acked, refused = {}, 0
+        for n in range(MAX_MESSAGES):
+            code, text = send(server.port, n, domain_of(n))
+            if code == 250:
+                acked[f"d{n}"] = text.rsplit(" ", 1)[-1]
+            else:
+                self.assertEqual(code, 452, text)
+                refused += 1
+                if refused >= 3:
+                    break
+        self.assertGreaterEqual(refused, 3, "the disk never filled: raise the message count")
+        return acked
+
+    def test_full_disk_with_a_backlog(self):
+        ok_rx = Receiver("127.0.0.1", name="ok.test").start()
+        bad_rx = Receiver("127.0.0.1", name="bad.test",
+                          rcpt_replies={".": "550 5.1.1 no such user"}).start()
+        dsn_rx = Receiver("127.0.0.1", name="sender.test").start()
+        routes = {d: {"host": "127.0.0.1", "port": rx.port}
+                  for d, rx in (("ok.test", ok_rx), ("bad.test", bad_rx), ("sender.test", dsn_rx))}
+        kw = dict(directory=self.tmp.name, spool_path=os.path.join(self.mnt, "spool"),
+                  spool={"min_free_space": "8MB"}, routes=routes)
+        held = harness.Sluice(**kw)
+        server = None
+        try:
+            held.start()
+            acked = self.fill(held, lambda n: "bad.test" if n % 4 == 0 else "ok.test")
+            self.assertEqual(held.stop(), 0)
+            bad = {t for t in acked if int(t[1:]) % 4 == 0}
+
+            server = harness.Sluice(queue={"hold": False, "min_backoff": "1s",
+                                           "max_backoff": "2s"}, **kw)
+            server.start()
+            ok_rx.wait_for(lambda rx: {t.rcpts[0].address.split("@")[0] for t in rx.messages}
+                           >= set(acked) - bad, 60, "every message at ok.test")
+            # Every refused recipient's bounce arrives, however full the disk was.
+            dsn_rx.wait_for(lambda rx: len(rx.messages) >= len(bad), 60, f"{len(bad)} DSNs")
+            bounced = {re.search(rb"Final-Recipient: rfc822; (d\d+)@", t.data).group(1).decode()
+                       for t in dsn_rx.messages}
+            self.assertEqual(bounced, bad)
+            # The deliveries made room: new mail is accepted again, the ballast untouched.
+            accepted = False
+            for n in range(MAX_MESSAGES, MAX_MESSAGES + 50):
+                code, text = send(server.port, n, "ok.test")
+                if code == 250:
+                    accepted = True
+                    break
+                self.assertEqual(code, 452, text)
+            self.assertTrue(accepted, "no room after the backlog was delivered")
+            self.assertEqual(server.stop(), 0)
+            print(f"\n{len(acked)} held while filling the disk; {len(acked) - len(bad)} delivered "
+                  f"and {len(bad)} bounced with the disk still full; new mail accepted after")
+        finally:
+            if server:
+                server.close()
+            held.close()
+            for rx in (ok_rx, bad_rx, dsn_rx):
+                rx.stop()
 
 
 if __name__ == "__main__":

@@ -283,6 +283,9 @@ int Server::run() {
   for (unsigned i = 1; i < s.threads; ++i) pool.emplace_back([&s] { s.ioc.run(); });
   s.ioc.run();
   for (auto& t : pool) t.join();
+  // Spool callbacks still queued reach the queue manager and the log (on the writer thread):
+  // they run now, while those are alive. What they post to the stopped io_context never runs.
+  s.spool->drain();
   s.admin.reset();
   s.listener.reset();
   s.manager.reset();

@@ -236,29 +236,47 @@ void Manager::settle(spool::MessageId id) {
               .finish());
     }
   }
-  if ((!failed.empty() || expired) && !m->meta.sender.empty())
-    send_dsn(*m, failed, expired ? retry : std::vector<size_t>{});
-
-  auto log_error = [this, id](const char* what) { return spool_error_logger(id, what); };
-  if (retry.empty() || expired) {
-    spool_.remove(id, log_error("remove"));
+  // What the spool keeps: the recipients still to try, or nothing. Scheduled only once that is
+  // durable: never retry from the old recipient list.
+  std::optional<spool::MessageMeta> keep;
+  if (!retry.empty() && !expired) {
+    keep = m->meta;
+    keep->recipients.clear();
+    for (size_t i : retry) keep->recipients.push_back(m->meta.recipients[i]);
+    keep->attempts = attempts;
+    keep->next_due_ms = next_due;
+  }
+  auto dispose = [this, id, keep = std::move(keep)]() mutable {
+    if (!keep) {
+      return write_until_done([this, id](auto done) { spool_.remove(id, done); }, id, "remove",
+                              nullptr);
+    }
+    const int64_t due = keep->next_due_ms;
+    write_until_done([this, meta = std::move(*keep)](auto done) { spool_.update(meta, done); },
+                     id, "update", [this, id, due] { schedule(id, due); });
+  };
+  if ((!failed.empty() || expired) && !m->meta.sender.empty()) {
+    // The original goes only once its bounce is safely stored. If the DSN cannot be stored,
+    // the message keeps every recipient not delivered and is tried again later: refused
+    // recipients are refused again then, and their bounce goes that time.
+    spool::MessageMeta again = m->meta;
+    again.recipients.clear();
+    for (size_t i = 0; i < m->results.size(); ++i) {
+      if (!m->results[i] || m->results[i]->outcome != Outcome::kDelivered)
+        again.recipients.push_back(m->meta.recipients[i]);
+    }
+    again.attempts = attempts;
+    again.next_due_ms = now + options_.queue.min_backoff.count();
+    send_dsn(*m, failed, expired ? retry : std::vector<size_t>{},
+             [this, id, dispose = std::move(dispose), again = std::move(again)](bool stored) mutable {
+               if (stored) return dispose();
+               const int64_t due = again.next_due_ms;
+               write_until_done(
+                   [this, meta = std::move(again)](auto done) { spool_.update(meta, done); }, id,
+                   "update", [this, id, due] { schedule(id, due); });
+             });
   } else {
-    spool::MessageMeta meta = m->meta;
-    meta.recipients.clear();
-    for (size_t i : retry) meta.recipients.push_back(m->meta.recipients[i]);
-    meta.attempts = attempts;
-    meta.next_due_ms = next_due;
-    // Scheduled only once the new state is durable: never retry from the old recipient list.
-    const int64_t due = next_due;
-    spool_.update(meta, [this, id, due, err = log_error("update")](const Status& st) {
-      err(st);
-      if (!st) return;
-      asio::post(strand_, [this, id, due] {
-        queue_.push(due, id);
-        scheduled_count_ = queue_.size();
-        arm_timer();
-      });
-    });
+    dispose();
   }
   // Posted, not called: settle() runs inside report handling and parking, which must not see
   // new messages (and new jobs) appear under them.
@@ -279,6 +297,38 @@ std::function<void(const Status&)> Manager::spool_error_logger(spool::MessageId 
   };
 }
 
+void Manager::schedule(spool::MessageId id, int64_t due) {
+  queue_.push(due, id);
+  scheduled_count_ = queue_.size();
+  arm_timer();
+}
+
+void Manager::write_until_done(SpoolWrite write, spool::MessageId id, const char* what,
+                               std::function<void()> then, int64_t backoff_ms) {
+  auto retry = write;  // the copy `write` hands over goes with the callback
+  write([this, retry = std::move(retry), id, what, then = std::move(then),
+         backoff_ms](const Status& st) mutable {
+    spool_error_logger(id, what)(st);
+    asio::post(strand_, [this, retry = std::move(retry), id, what, then = std::move(then),
+                         backoff_ms, ok = st.ok()]() mutable {
+      if (ok) {
+        if (then) then();
+        return;
+      }
+      if (stopping_) return;  // left on disk as it was; recovery takes it from there
+      // A full disk or an I/O error: the same write again, later.
+      auto timer = std::make_shared<asio::steady_timer>(strand_,
+                                                        std::chrono::milliseconds(backoff_ms));
+      timer->async_wait([this, timer, retry = std::move(retry), id, what, then = std::move(then),
+                         backoff_ms](const boost::system::error_code& ec) mutable {
+        if (ec || stopping_) return;
+        write_until_done(std::move(retry), id, what, std::move(then),
+                         std::min<int64_t>(backoff_ms * 2, kMaxSpoolRetryMs));
+      });
+    });
+  });
+}
+
 void Manager::persist_progress(const InFlight& m) {
   spool::MessageMeta meta = m.meta;
   meta.recipients.clear();
@@ -291,7 +341,7 @@ void Manager::persist_progress(const InFlight& m) {
 }
 
 void Manager::send_dsn(const InFlight& m, const std::vector<size_t>& failed,
-                       const std::vector<size_t>& expired) {
+                       const std::vector<size_t>& expired, std::function<void(bool)> stored) {
   bounce::DsnInput in;
   in.original = &m.meta;
   in.reporting_mta = options_.hostname;
@@ -318,7 +368,7 @@ void Manager::send_dsn(const InFlight& m, const std::vector<size_t>& failed,
   };
   for (size_t i : failed) add(i, false);
   for (size_t i : expired) add(i, true);
-  if (in.recipients.empty()) return;
+  if (in.recipients.empty()) return stored(true);  // nobody asked to be told
   auto body = spool_.read_body(m.meta.id);
   if (body) in.original_body = *body;
 
@@ -342,8 +392,12 @@ void Manager::send_dsn(const InFlight& m, const std::vector<size_t>& failed,
                  .str("recipient", m.meta.sender)
                  .unum("reported", in.recipients.size())
                  .finish());
-  spool_.store(dsn, std::move(b), [this, dsn](const Status& st) {
-    if (st) accept(dsn);
+  spool_.store(dsn, std::move(b), [this, dsn, stored = std::move(stored)](const Status& st) {
+    spool_error_logger(dsn.id, "store DSN")(st);
+    asio::post(strand_, [this, dsn, stored, ok = st.ok()] {
+      if (ok) accept(dsn);
+      stored(ok);
+    });
   });
 }
 

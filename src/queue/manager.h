@@ -145,8 +145,18 @@ class Manager final : public Intake, public outbound::JobSource {
   // has their DSN: a crash before then retries them, never loses their bounce.)
   void persist_progress(const InFlight& m);
   std::function<void(const Status&)> spool_error_logger(spool::MessageId id, const char* what);
+  // A spool write that must happen (a settled message's new state): `write(done)` issues it;
+  // on failure (a full disk, an I/O error) it is issued again after a backoff from 1 s up to
+  // kMaxSpoolRetryMs, for as long as the server runs. `then` runs on the strand once it worked.
+  using SpoolWrite = std::function<void(std::function<void(const Status&)>)>;
+  void write_until_done(SpoolWrite write, spool::MessageId id, const char* what,
+                        std::function<void()> then, int64_t backoff_ms = 1000);
+  void schedule(spool::MessageId id, int64_t due);
+  static constexpr int64_t kMaxSpoolRetryMs = 60'000;
+  // Stores a DSN for the failed and expired recipients that asked for one; `stored(ok)` runs on
+  // the strand once it is durable (or at once, true, when nobody asked).
   void send_dsn(const InFlight& m, const std::vector<size_t>& failed,
-                const std::vector<size_t>& expired);
+                const std::vector<size_t>& expired, std::function<void(bool)> stored);
   void arm_timer();
   void pull_due();
   void maybe_stopped();

@@ -7,7 +7,9 @@
 
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <chrono>
+#include <future>
 
 namespace sluice::spool {
 namespace {
@@ -146,8 +148,11 @@ void RocksSpool::writer_loop() {
       if (queue_.empty() && stopping_) return;
       group.swap(queue_);  // everything that arrived while the last sync ran
     }
-    const Status st = write_group(group);
-    for (auto& p : group) p.done(st);
+    std::vector<Status> results;
+    write_group(group, results);
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (group[i].done) group[i].done(results[i]);
+    }
     group.clear();
   }
 }
@@ -163,21 +168,67 @@ Status RocksSpool::check_space(uint64_t bytes) const {
                " needed (spool.min_free_space + twice the messages)");
 }
 
-Status RocksSpool::write_group(std::deque<Pending>& group) {
+void RocksSpool::write_group(std::deque<Pending>& group, std::vector<Status>& results) {
+  results.assign(group.size(), ok_status());
+  std::vector<bool> include(group.size(), true);
   uint64_t bytes = 0;
   for (const auto& p : group) {
     if (p.op == Op::kStore) bytes += p.body.size() + 256;
   }
-  if (auto st = check_space(bytes); !st) return st;
+  // The space guard holds back new messages only.
+  bool short_of_space = false;
+  if (auto st = check_space(bytes); !st) {
+    short_of_space = true;
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (group[i].op != Op::kStore) continue;
+      include[i] = false;
+      results[i] = st;
+    }
+  }
+  Status st = write_batch(group, include);
+  if (st && short_of_space) {
+    // A removed message's body leaves the disk only when its memtable is flushed (the WAL that
+    // holds it is then deleted): short of space, flush as removes come, at most once a second.
+    const bool removed = std::any_of(group.begin(), group.end(),
+                                     [](const Pending& p) { return p.op == Op::kRemove; });
+    const auto now = std::chrono::steady_clock::now();
+    if (removed && now - last_flush_ >= std::chrono::seconds(1)) {
+      last_flush_ = now;
+      rocksdb::FlushOptions fo;
+      fo.wait = false;
+      fo.allow_write_stall = true;
+      (void)db_->Flush(fo, {meta_cf_, body_cf_});
+    }
+  }
+  if (!st) {
+    // A write error fails the stores (their clients get 452 and keep the message); the
+    // updates and removes get one more try on their own, after RocksDB resumed.
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (!include[i]) continue;
+      results[i] = st;
+      if (group[i].op == Op::kStore) include[i] = false;
+    }
+    if (std::find(include.begin(), include.end(), true) != include.end()) {
+      const Status again = write_batch(group, include);
+      for (size_t i = 0; i < group.size(); ++i) {
+        if (include[i]) results[i] = again;
+      }
+    }
+  }
+}
+
+Status RocksSpool::write_batch(std::deque<Pending>& group, const std::vector<bool>& include) {
   if (needs_resume_) {
-    // After an I/O error RocksDB refuses writes until resumed; try once per group.
+    // After an I/O error RocksDB refuses writes until resumed.
     if (auto s = db_->Resume(); !s.ok())
       return rocks_error("write refused after an earlier error", s);
     needs_resume_ = false;
   }
   rocksdb::WriteBatch batch;
   uint64_t stored = 0;
-  for (auto& p : group) {
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (!include[i]) continue;
+    auto& p = group[i];
     const Key key(p.meta.id);
     switch (p.op) {
       case Op::kStore: {
@@ -196,8 +247,11 @@ Status RocksSpool::write_group(std::deque<Pending>& group) {
         batch.Delete(meta_cf_, key.slice());
         batch.Delete(body_cf_, key.slice());
         break;
+      case Op::kBarrier:
+        break;
     }
   }
+  if (batch.Count() == 0) return ok_status();
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   const rocksdb::Status s = db_->Write(wo, &batch);
@@ -208,6 +262,15 @@ Status RocksSpool::write_group(std::deque<Pending>& group) {
   syncs_.fetch_add(1, std::memory_order_relaxed);
   stored_.fetch_add(stored, std::memory_order_relaxed);
   return ok_status();
+}
+
+void RocksSpool::drain() {
+  std::promise<void> written;
+  auto future = written.get_future();
+  // Callbacks run in queue order: when this one runs, every earlier one has.
+  enqueue(Pending{Op::kBarrier, MessageMeta{}, Body{},
+                  [&written](const Status&) { written.set_value(); }});
+  future.wait();
 }
 
 Result<MessageMeta> RocksSpool::read_meta(MessageId id) {

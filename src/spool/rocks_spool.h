@@ -9,14 +9,18 @@
 // everything queued, writes it in one batch with sync=true, and completes the callbacks. While
 // one sync is in flight the next group gathers, so the number of fsyncs adapts to the load.
 // Disk space: before each group the writer checks the file system keeps min_free_bytes plus
-// twice the group's size free (WAL now, SST later); if not, the group fails and nothing is
-// written. After a write error the writer fails the group, asks RocksDB to resume, and the next
-// group tries again: the server keeps running and answers 452 meanwhile.
+// twice the new messages' size free (WAL now, SST later); if not, the group's stores fail and
+// its updates and removes are written all the same: removes are how a full spool frees space,
+// and updates are small. Failures are per operation: a store refused for space never fails the
+// update or remove batched with it. After a write error the writer asks RocksDB to resume and
+// writes the group's updates and removes again on their own; the next group tries everything
+// again: the server keeps running and answers 452 meanwhile.
 //
 // Trusts: nothing it reads back is trusted — metadata that does not decode is an error.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -61,12 +65,16 @@ class RocksSpool final : public Spool {
   Result<std::vector<std::pair<std::string, std::string>>> read_state(
       const std::string& prefix) override;
 
+  // Waits until every operation queued before the call has been written (or has failed) and its
+  // callback has run: at shutdown, before the objects those callbacks reach go away.
+  void drain();
+
   // Synced writes so far, and messages they carried: the group-commit ratio.
   uint64_t sync_count() const { return syncs_.load(); }
   uint64_t stored_count() const { return stored_.load(); }
 
  private:
-  enum class Op : uint8_t { kStore, kUpdate, kRemove };
+  enum class Op : uint8_t { kStore, kUpdate, kRemove, kBarrier };  // kBarrier: drain()
   struct Pending {
     Op op;
     MessageMeta meta;  // kStore, kUpdate; kRemove uses meta.id only
@@ -77,7 +85,11 @@ class RocksSpool final : public Spool {
 
   explicit RocksSpool(const RocksSpoolOptions& options);
   void writer_loop();
-  Status write_group(std::deque<Pending>& group);
+  // Writes the group; sets each operation's outcome in `results` (same order).
+  void write_group(std::deque<Pending>& group, std::vector<Status>& results);
+  std::chrono::steady_clock::time_point last_flush_{};  // writer thread only
+  // One synced batch of the operations of `group` for which `include` is true.
+  Status write_batch(std::deque<Pending>& group, const std::vector<bool>& include);
   Status check_space(uint64_t bytes) const;
 
   // Constant after open().

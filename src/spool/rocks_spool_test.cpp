@@ -144,5 +144,41 @@ TEST(RocksSpool, OpenFailureIsAnError) {
   EXPECT_FALSE(spool.ok());
 }
 
+TEST(RocksSpool, AFullDiskRefusesNewMessagesOnlyAndFailuresStayPerOperation) {
+  TempDir dir;
+  MessageId kept = 0, gone = 0;
+  {
+    auto spool = RocksSpool::open({dir.path});
+    ASSERT_TRUE(spool.ok()) << spool.error().message;
+    MessageMeta a = meta_for(**spool, "a@example.org"), b = meta_for(**spool, "b@example.org");
+    kept = a.id;
+    gone = b.id;
+    ASSERT_TRUE(store_sync(**spool, a, Body{"", "a"}).ok());
+    ASSERT_TRUE(store_sync(**spool, b, Body{"", "b"}).ok());
+  }
+  // No file system has this much free: every store is refused for space.
+  RocksSpoolOptions full{dir.path};
+  full.min_free_bytes = uint64_t{1} << 62;
+  auto spool = RocksSpool::open(full);
+  ASSERT_TRUE(spool.ok()) << spool.error().message;
+  // One group: a store, an update and a remove queued together.
+  std::promise<Status> stored, updated, removed;
+  MessageMeta c = meta_for(**spool, "c@example.org");
+  MessageMeta changed = *(*spool)->read_meta(kept);
+  changed.attempts = 3;
+  (*spool)->store(c, Body{"", "c"}, [&](const Status& st) { stored.set_value(st); });
+  (*spool)->update(changed, [&](const Status& st) { updated.set_value(st); });
+  (*spool)->remove(gone, [&](const Status& st) { removed.set_value(st); });
+  const Status st = stored.get_future().get();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("disk full"), std::string::npos);
+  EXPECT_TRUE(updated.get_future().get().ok());
+  EXPECT_TRUE(removed.get_future().get().ok());
+  EXPECT_EQ((*spool)->read_meta(kept)->attempts, 3u);
+  EXPECT_FALSE((*spool)->read_meta(gone).ok());
+  EXPECT_FALSE((*spool)->read_meta(c.id).ok());
+  (*spool)->drain();  // returns once everything queued before it is done
+}
+
 }  // namespace
 }  // namespace sluice::spool
