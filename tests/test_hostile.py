@@ -202,5 +202,29 @@ class HostileClients(unittest.TestCase):
             server.close()
 
 
+class Loops(unittest.TestCase):
+    def test_an_mx_that_is_this_server_bounces_with_5_4_6(self):
+        port = harness.free_port()
+        dsn_rx = Receiver("127.0.0.1", name="mx.sender.test").start()
+        server = harness.Sluice(
+            smtp={"listen": f"127.0.0.1:{port}"}, queue={"hold": False},
+            routes={"loop.test": {"host": "127.0.0.1", "port": port},
+                    "sender.test": {"host": "127.0.0.1", "port": dsn_rx.port}})
+        server.port = port
+        try:
+            server.start()
+            with smtplib.SMTP("127.0.0.1", port, timeout=TIMEOUT) as c:
+                c.sendmail("s@sender.test", ["r@loop.test"], "Subject: loop\r\n\r\nx\r\n")
+            [bounce] = server.wait_records(lambda r: r.get("event") == "Bounce", "the bounce")
+            self.assertEqual((bounce["code"], bounce["enhanced"]), (554, "5.4.6"))
+            self.assertIn("loops back to myself", bounce["reply"])
+            [dsn] = dsn_rx.wait_for_messages(1, TIMEOUT)
+            self.assertIn(b"Status: 5.4.6", dsn.data)
+            self.assertEqual(server.stop(), 0)
+        finally:
+            server.close()
+            dsn_rx.stop()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -381,6 +381,14 @@ class Protocol(ServerCase):
         c.check("RCPT TO:<b@example.net> ORCPT=rfc822;b@example.net+0D+0AX-Evil:+201", 501,
                 "5.5.4")
 
+    def test_mail_loop_refused_after_50_hops(self):
+        c = self.connect()
+        hops = "".join(f"Received: from h{i}.example by h{i + 1}.example; "
+                       f"Mon, 30 Nov 2026 10:00:00 +0000\r\n" for i in range(51))
+        r = c.message(body=hops + "Subject: loop\r\n\r\nx\r\n")
+        self.assertEqual((r.code, r.enhanced), (554, "5.4.6"), c.transcript)
+        queued_id(c.message(body=hops.split("\r\n", 1)[1] + "Subject: 50 hops\r\n\r\nx\r\n"))
+
     def test_bare_cr_in_content_refused(self):
         c = self.connect()
         r = c.message(body="Subject: x\r\n\r\none\rtwo\r\n")

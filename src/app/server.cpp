@@ -191,6 +191,8 @@ Status Server::Impl::start() {
   outbound::ClientContext cc;
   cc.delivery = cfg.delivery;
   cc.helo = cfg.delivery.helo_name.empty() ? cfg.server.hostname : cfg.delivery.helo_name;
+  cc.own_host = cfg.smtp.listen.host == "localhost" ? "127.0.0.1" : cfg.smtp.listen.host;
+  cc.own_port = cfg.smtp.listen.port;
   cc.tls = client_tls.get();
   queue::ManagerOptions mo;
   mo.queue = cfg.queue;

@@ -231,6 +231,7 @@ void read_sections(const toml::table& root, const std::string& file, Config& c,
   smtp.u32("max_connections", s.max_connections, 1, 100'000);
   smtp.u32("max_connections_per_ip", s.max_connections_per_ip, 1, 100'000);
   smtp.u32("max_errors", s.max_errors, 1, 1000);
+  smtp.u32("max_received_headers", s.max_received_headers, 1, 1000);
   smtp.duration("command_timeout", s.command_timeout, milliseconds(1000), milliseconds(3'600'000));
   smtp.duration("data_timeout", s.data_timeout, milliseconds(1000), milliseconds(3'600'000));
   smtp.strings("client_networks", s.client_networks,

@@ -46,6 +46,7 @@ struct SmtpConfig {
   uint32_t max_connections = 1000;         // in total; 421 4.7.0 beyond
   uint32_t max_connections_per_ip = 50;    // per client address; 421 4.7.0 beyond
   uint32_t max_errors = 10;                // error replies in one session before 421 and close
+  uint32_t max_received_headers = 50;      // more hops is a mail loop: 554 5.4.6
   Duration command_timeout{300'000};       // RFC 5321 section 4.5.3.2: at least 5 minutes
   Duration data_timeout{600'000};          // waiting for DATA content and the final dot
   // Clients that may submit without authenticating. Everyone else must AUTH (under TLS).

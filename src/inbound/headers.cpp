@@ -4,23 +4,47 @@
 
 namespace sluice::inbound {
 
-std::optional<std::string_view> header_value(std::string_view message, std::string_view name) {
+namespace {
+
+// Calls fn(value) for each field `name` (case-insensitive) of the header section, first line
+// only, until fn returns false.
+template <class Fn>
+void for_each_field(std::string_view message, std::string_view name, Fn fn) {
   size_t pos = 0;
   while (pos < message.size()) {
     const size_t eol = message.find('\n', pos);
     std::string_view line = message.substr(pos, eol == std::string_view::npos ? eol : eol - pos);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) return std::nullopt;  // end of the header section
+    if (line.empty()) return;  // end of the header section
     if (line.size() > name.size() && istarts_with(line, name)) {
       std::string_view after = line.substr(name.size());
       while (!after.empty() && (after.front() == ' ' || after.front() == '\t'))
         after.remove_prefix(1);
-      if (!after.empty() && after.front() == ':') return trim(after.substr(1));
+      if (!after.empty() && after.front() == ':' && !fn(trim(after.substr(1)))) return;
     }
-    if (eol == std::string_view::npos) break;
+    if (eol == std::string_view::npos) return;
     pos = eol + 1;
   }
-  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string_view> header_value(std::string_view message, std::string_view name) {
+  std::optional<std::string_view> found;
+  for_each_field(message, name, [&](std::string_view v) {
+    found = v;
+    return false;
+  });
+  return found;
+}
+
+size_t count_fields(std::string_view message, std::string_view name) {
+  size_t n = 0;
+  for_each_field(message, name, [&](std::string_view) {
+    ++n;
+    return true;
+  });
+  return n;
 }
 
 std::string rfc5322_date(std::time_t t) {

@@ -14,6 +14,8 @@ namespace sluice::inbound {
 // The value of the first field `name` (case-insensitive) in the header section of `message`
 // (up to the first empty line), without surrounding spaces; first line only (no unfolding).
 std::optional<std::string_view> header_value(std::string_view message, std::string_view name);
+// How many fields `name` the header section has (Received: the hops a message has made).
+size_t count_fields(std::string_view message, std::string_view name);
 
 // "Sat, 28 Nov 2026 10:30:00 +0000"
 std::string rfc5322_date(std::time_t t);

@@ -118,6 +118,15 @@ asio::awaitable<Session::Next> Session::on_bdat(const smtp::Bdat& bdat) {
 }
 
 asio::awaitable<void> Session::finish_message(std::string body) {
+  // A message that has made more hops than any honest path needs is in a loop (RFC 5321
+  // section 6.3; Postfix's hopcount_limit): refused, so that the loop ends here.
+  if (const size_t hops = count_fields(body, "Received"); hops > ctx_.smtp.max_received_headers) {
+    reply(554, "5.4.6",
+          "Too many hops: " + std::to_string(hops) + " Received headers (more than " +
+              std::to_string(ctx_.smtp.max_received_headers) + "), a mail loop");
+    reset_transaction();
+    co_return;
+  }
   spool::MessageMeta meta;
   meta.id = ctx_.spool->next_id();
   meta.received_ms = now_ms();

@@ -115,6 +115,12 @@ class Connection {
         boost::system::error_code ec;
         const auto address = asio::ip::make_address(addr, ec);
         if (ec) continue;
+        if (is_self(address, host.port)) {
+          loops_back_ = true;
+          errors += " " + host.name + "[" + addr + "]:" + std::to_string(host.port) +
+                    " is this server;";
+          continue;
+        }
         tcp::socket sock(ex);
         sock.open(address.is_v4() ? tcp::v4() : tcp::v6(), ec);
         if (!ec && !cfg_.source_ip.empty()) {
@@ -150,6 +156,16 @@ class Connection {
     }
     last_error_ = errors.empty() ? std::string(" no address to connect to") : errors;
     co_return false;
+  }
+
+  // Whether address:port is sluice's own listener (a wildcard listener is every local address).
+  bool is_self(const asio::ip::address& address, uint16_t port) const {
+    if (ctx_.own_port == 0 || port != ctx_.own_port) return false;
+    boost::system::error_code ec;
+    const auto own = asio::ip::make_address(ctx_.own_host, ec);
+    if (ec) return false;
+    if (own.is_unspecified()) return address.is_loopback() || address.is_unspecified();
+    return own == address;
   }
 
   asio::awaitable<bool> send(std::string_view data) {
@@ -223,6 +239,14 @@ class Connection {
     size_t first_host = 0;
     for (;;) {
       const bool ok2 = co_await connect(first_host);
+      if (!ok2 && loops_back_) {
+        // The MX hosts that could take the mail are this server: a loop, for good (Postfix:
+        // "mail for ... loops back to myself").
+        fail_all(job, Outcome::kPermanent, Stage::kConnect,
+                 synthesized(554, "5.4.6",
+                             "mail for " + dest_.site + " loops back to myself:" + last_error_));
+        co_return false;
+      }
       if (!ok2) {
         fail_all(job, Outcome::kTransient, Stage::kConnect,
                  synthesized(451, "4.4.1", "cannot connect to " + dest_.site + ":" + last_error_));
@@ -520,6 +544,7 @@ class Connection {
   size_t host_index_ = 0;      // of dest_.hosts: the host connected to
   bool next_mx_ = false;       // a 4xx at the banner or EHLO moves on to the next host
   bool ehlo_refused_ = false;  // hello() met such a 4xx
+  bool loops_back_ = false;    // connect() skipped an MX host that is this server
   std::string last_error_;
   bool broken_ = false;
   uint32_t transactions_ = 0;

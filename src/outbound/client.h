@@ -52,6 +52,10 @@ struct ClientContext {
   std::string helo;                          // EHLO name
   boost::asio::ssl::context* tls = nullptr;  // client TLS context
   JobSource* source = nullptr;
+  // sluice's own SMTP listener: an MX host that is this address and port is ourselves, a loop
+  // (RFC 5321 section 5.1: the MX list points back here). Unset port: no check.
+  std::string own_host;
+  uint16_t own_port = 0;
 };
 
 // Runs one connection: delivers `first`, then whatever next_job() gives for the site.
