@@ -248,6 +248,7 @@ std::optional<Change> Controller::on_deliveries_limit(int64_t now_ms,
     last_signal_ms_ = now_ms;
   }
   if (!adaptive()) return std::nullopt;
+  last_deliveries_signal_ms_ = now_ms;
   const uint32_t from = max_deliveries();
   const uint32_t to = std::clamp<uint32_t>(delivered_on_connection, 1, from);
   if (to == from) return std::nullopt;
@@ -302,6 +303,20 @@ std::optional<Change> Controller::tick(int64_t now_ms, bool waiting, bool connec
         learned_.message_rate >= limits_.max_message_rate.per_second())
       learned_.message_rate = 0;  // back at the configured maximum: nothing learned
     return Change{"message_rate", rate_str(from), rate_str(message_rate()),
+                  "probe after " + config::format_duration(config::Duration(probe_interval())) +
+                      " without a signal"};
+  }
+  // A learned deliveries-per-connection limit is probed back up, doubling after each clean
+  // interval: one learned from a refusal of a connection's first message is 1, and would
+  // otherwise stay 1 for as long as the site is busy.
+  if (learned_.max_deliveries > 0 &&
+      now_ms - std::max(last_deliveries_signal_ms_, last_deliveries_probe_ms_) >=
+          probe_interval()) {
+    const uint32_t from = learned_.max_deliveries;
+    last_deliveries_probe_ms_ = now_ms;
+    learned_.max_deliveries = from >= limits_.max_deliveries_per_connection / 2 ? 0 : from * 2;
+    learned_.updated_ms = now_ms;
+    return Change{"max_deliveries", std::to_string(from), std::to_string(max_deliveries()),
                   "probe after " + config::format_duration(config::Duration(probe_interval())) +
                       " without a signal"};
   }

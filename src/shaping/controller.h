@@ -123,6 +123,8 @@ class Controller {
   bool probing_ = false;        // a probe is under way (the last raise not yet proven)
   int64_t last_rate_signal_ms_ = 0;
   int64_t last_rate_probe_ms_ = 0;
+  int64_t last_deliveries_signal_ms_ = 0;  // last deliveries-per-connection signal
+  int64_t last_deliveries_probe_ms_ = 0;   // last time max_deliveries was raised
   int64_t last_decay_ms_ = 0;
   double next_message_ms_ = 0;     // GCRA: the earliest time of the next message
   double next_connection_ms_ = 0;  // likewise for connections

@@ -313,6 +313,30 @@ TEST(Controller, DeliveriesPerConnectionLearnedFromTheSignal) {
   EXPECT_TRUE(c.may_open(13'000, 0));
 }
 
+TEST(Controller, DeliveriesPerConnectionIsProbedBackUpWhileTheSiteStaysBusy) {
+  config::ShapingTuning tuning;
+  tuning.probe_interval = Duration(10'000);
+  Controller c(limits(32), tuning, 0);
+  c.on_deliveries_limit(0, 0);  // refused on a connection's first message: 1
+  EXPECT_EQ(c.max_deliveries(), 1u);
+  EXPECT_FALSE(c.tick(5'000, true, false));  // not yet a clean interval
+  int64_t t = 10'000;
+  std::vector<uint32_t> seen;
+  for (int i = 0; i < 10 && c.learned().max_deliveries > 0; ++i, t += 10'000) {
+    auto ch = c.tick(t, true, false);
+    ASSERT_TRUE(ch);
+    EXPECT_EQ(ch->what, "max_deliveries");
+    seen.push_back(c.max_deliveries());
+  }
+  EXPECT_EQ(seen, (std::vector<uint32_t>{2, 4, 8, 16, 32, 64, 100}));  // then the configured 100
+  // A new signal sets it again, and the probing starts over from there.
+  c.on_deliveries_limit(t, 10);
+  EXPECT_EQ(c.max_deliveries(), 10u);
+  EXPECT_FALSE(c.tick(t + 5'000, true, false));
+  ASSERT_TRUE(c.tick(t + 10'000, true, false));
+  EXPECT_EQ(c.max_deliveries(), 20u);
+}
+
 TEST(Controller, LearnedStateRoundTripsAndDecaysWhileAway) {
   const config::ShapingTuning tuning = warm_tuning();
   Controller c(limits(32), tuning, 0);
