@@ -4,7 +4,7 @@
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <fcntl.h>
-#include <sys/select.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -344,20 +344,37 @@ void AresResolver::Impl::loop() {
     }
     for (auto& [domain, done] : batch) start(domain, std::move(done));
 
-    fd_set readers, writers;
-    FD_ZERO(&readers);
-    FD_ZERO(&writers);
-    int nfds = ares_fds(channel, &readers, &writers);
-    FD_SET(wake[0], &readers);
-    nfds = std::max(nfds, wake[0] + 1);
+    // poll(), not select(): c-ares's sockets may be numbered above FD_SETSIZE (1024) on a busy
+    // server, where select() would write past its fd_set.
+    ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+    const int bits = ares_getsock(channel, socks, ARES_GETSOCK_MAXNUM);
+    std::vector<pollfd> fds;
+    fds.push_back(pollfd{wake[0], POLLIN, 0});
+    for (int i = 0; i < ARES_GETSOCK_MAXNUM; ++i) {
+      short events = 0;
+      if (ARES_GETSOCK_READABLE(bits, i)) events |= POLLIN;
+      if (ARES_GETSOCK_WRITABLE(bits, i)) events |= POLLOUT;
+      if (events) fds.push_back(pollfd{socks[i], events, 0});
+    }
     struct timeval max_wait = {1, 0}, tv{};
     struct timeval* tvp = ares_timeout(channel, &max_wait, &tv);
-    const int n = ::select(nfds, &readers, &writers, nullptr, tvp);
-    if (n > 0 && FD_ISSET(wake[0], &readers)) {
+    const int timeout_ms = static_cast<int>(tvp->tv_sec * 1000 + tvp->tv_usec / 1000);
+    const int n = ::poll(fds.data(), fds.size(), timeout_ms);
+    if (n > 0 && (fds[0].revents & POLLIN)) {
       char drain[64];
       (void)!::read(wake[0], drain, sizeof drain);
     }
-    ares_process(channel, &readers, &writers);
+    bool any = false;
+    for (size_t i = 1; i < fds.size(); ++i) {
+      const short re = fds[i].revents;
+      if (!re) continue;
+      any = true;
+      const bool readable = re & (POLLIN | POLLERR | POLLHUP);
+      const bool writable = re & (POLLOUT | POLLERR | POLLHUP);
+      ares_process_fd(channel, readable ? fds[i].fd : ARES_SOCKET_BAD,
+                      writable ? fds[i].fd : ARES_SOCKET_BAD);
+    }
+    if (!any) ares_process_fd(channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts
   }
 }
 
