@@ -266,6 +266,15 @@ uint64_t raise_open_files_limit() {
 int Server::run() {
   Impl& s = *impl_;
   const uint64_t max_files = raise_open_files_limit();
+  // Inbound sessions may use half of the descriptors left after a reserve for the spool (RocksDB
+  // opens files as it goes: starved of descriptors it fails every write), the log, DNS and
+  // outbound connections. Beyond that, clients get 421 at once instead of a server that cannot
+  // store what it accepts.
+  if (max_files > 0) {
+    const uint64_t reserve = std::min<uint64_t>(256, max_files / 2);
+    const auto sessions = static_cast<uint32_t>(std::max<uint64_t>(8, (max_files - reserve) / 2));
+    s.cfg.smtp.max_connections = std::min(s.cfg.smtp.max_connections, sessions);
+  }
   if (auto st = s.start(); !st) {
     lifecycle(event("StartFailed").str("error", st.error().message));
     return 1;
@@ -280,7 +289,8 @@ int Server::run() {
                 .boolean("starttls", s.tls != nullptr)
                 .boolean("auth", s.credentials != nullptr)
                 .num("threads", s.threads)
-                .unum("max_open_files", max_files));
+                .unum("max_open_files", max_files)
+                .unum("max_sessions", s.cfg.smtp.max_connections));
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < s.threads; ++i) pool.emplace_back([&s] { s.ioc.run(); });
   s.ioc.run();
