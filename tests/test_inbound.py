@@ -727,6 +727,26 @@ class Submission(ServerCase):
         self.check_authenticated(reception(self.server, qid))
 
 
+class SenderLogins(ServerCase):
+    """[smtp.senders]: an authenticated user sends only as the addresses it owns."""
+    SMTP = {"client_networks": ["10.0.0.0/8"],
+            "senders": {"alice": ["alice@example.org", "@alice.example"]}}
+    TLS = True
+    CREDENTIALS = True
+
+    def test_mail_from_is_tied_to_the_login(self):
+        c = self.connect()
+        c.check("STARTTLS", 220, "2.0.0")
+        c.starttls()
+        c.check("EHLO submit.example", 250)
+        ir = base64.b64encode(b"\0alice\0s3cret").decode()
+        c.check(f"AUTH PLAIN {ir}", 235, "2.7.0")
+        c.check("MAIL FROM:<bob@example.org>", 553, "5.7.1", "not owned by user alice")
+        c.check("MAIL FROM:<news@alice.example>", 250, "2.1.0")
+        c.check("RSET", 250)
+        c.check("MAIL FROM:<>", 250, "2.1.0")
+
+
 class AuthGuessing(ServerCase):
     """Password guessing from one address: after auth_max_failures failed AUTHs it is refused
     AUTH (421, session closed) for the rest of the window, even with the right password."""

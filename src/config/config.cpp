@@ -245,6 +245,25 @@ void read_sections(const toml::table& root, const std::string& file, Config& c,
   smtp.u32("auth_max_failures", s.auth_max_failures, 1, 1000);
   smtp.duration("auth_failure_window", s.auth_failure_window, milliseconds(1000),
                 milliseconds(86'400'000));
+  smtp.known("senders");
+  if (const toml::node* senders = root.at_path("smtp.senders").node()) {
+    if (!senders->is_table()) {
+      smtp.fail("senders", "expected a table [smtp.senders] of login = [\"a@example.org\", ...]");
+    } else {
+      Section ss(senders->as_table(), "smtp.senders", file, &errors);
+      for (const auto& [login, _] : *senders->as_table()) {
+        ss.strings(login.str(), s.senders[std::string(login.str())],
+                   [](std::string_view p) -> std::optional<std::string> {
+                     const size_t at = p.rfind('@');
+                     if (p == "*" || (at != std::string_view::npos && at + 1 < p.size() &&
+                                      p.find(' ') == std::string_view::npos))
+                       return std::nullopt;
+                     return "expected \"user@example.org\", \"@example.org\" or \"*\"";
+                   });
+      }
+      ss.finish();
+    }
+  }
   if (s.tls_cert.empty() != s.tls_key.empty()) {
     smtp.fail(s.tls_cert.empty() ? "tls_key" : "tls_cert", "tls_cert and tls_key go together");
   }

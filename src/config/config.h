@@ -55,6 +55,9 @@ struct SmtpConfig {
   std::string tls_key;   // PEM private key
   std::string
       auth_credentials;  // credentials file (`sluice passwd`); AUTH offered under TLS when set
+  // [smtp.senders]: login (or "*") -> envelope senders it may use ("a@example.org",
+  // "@example.org", "*"); empty: any (src/inbound/sender_policy.h).
+  std::map<std::string, std::vector<std::string>> senders;
   uint32_t auth_max_failures = 5;        // failed AUTHs from one address before it is locked out
   Duration auth_failure_window{600'000};  // … for the rest of this window from its first failure
 };

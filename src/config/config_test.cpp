@@ -91,6 +91,23 @@ max_connections_per_site = 4
   EXPECT_NE(all.find("moved to [shaping.default] as connection_limit"), std::string::npos) << all;
 }
 
+TEST(Config, SenderLoginsAreReadAndBadPatternsNameTheLine) {
+  auto good = load_config_text(R"([smtp.senders]
+alice = ["alice@example.org", "@alice.example"]
+"*" = ["*"]
+)",
+                               "good.toml");
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ(good->smtp.senders.at("alice"),
+            (std::vector<std::string>{"alice@example.org", "@alice.example"}));
+  EXPECT_EQ(good->smtp.senders.at("*"), std::vector<std::string>{"*"});
+  auto bad = load_config_text("[smtp.senders]\nalice = [\"example.org\"]\n", "bad.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error()[0].line, 2u);
+  EXPECT_NE(bad.error()[0].str().find("smtp.senders.alice"), std::string::npos)
+      << bad.error()[0].str();
+}
+
 TEST(Config, ReadsEveryKey) {
   auto r = load_config_text(R"(
 [server]

@@ -7,6 +7,7 @@
 
 #include "core/text.h"
 #include "inbound/credentials.h"
+#include "inbound/sender_policy.h"
 
 namespace sluice::inbound {
 namespace asio = boost::asio;
@@ -228,6 +229,12 @@ void Session::on_mail(smtp::MailFrom& mail) {
     } else {
       refuse(550, "5.7.1", "Relaying denied: " + client_ip_ + " is not an allowed client");
     }
+    return;
+  }
+  if (!auth_user_.empty() && mail.sender &&
+      !may_send_as(ctx_.smtp.senders, auth_user_, mail.sender->str())) {
+    refuse(553, "5.7.1",
+           "Sender address <" + mail.sender->str() + "> not owned by user " + auth_user_);
     return;
   }
   if (mail.params.size && *mail.params.size > ctx_.smtp.max_message_size) {
