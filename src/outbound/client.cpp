@@ -49,6 +49,8 @@ struct Extensions {
 // What is kept of a receiver's reply (reply_parser.h allows 256 lines of 4 KB): enough for any
 // real reply's words, and bounded for classification, logs, site state and DSNs.
 constexpr size_t kKeptReplyText = 2048;
+// The body is dot-stuffed and written this much at a time.
+constexpr size_t kBodyPiece = 64 * 1024;
 
 Reply synthesized(uint16_t code, std::string_view enhanced, std::string text) {
   return Reply::make(code, enhanced, text);
@@ -364,11 +366,11 @@ class Connection {
   // Refusals sluice decides itself, before sending anything: the receiver lacks what the
   // message needs.
   std::optional<Reply> precheck(const Job& job) const {
-    if (job.meta.smtputf8 && !ext_.smtputf8) {
+    if (job.meta->smtputf8 && !ext_.smtputf8) {
       return synthesized(553, "5.6.7",
                          host_ + " does not support SMTPUTF8, which this message needs");
     }
-    if (job.meta.body_type == spool::BodyType::k8BitMime && !ext_.eight_bit) {
+    if (job.meta->body_type == spool::BodyType::k8BitMime && !ext_.eight_bit) {
       return synthesized(554, "5.6.3",
                          host_ + " does not support 8BITMIME and sluice does not convert to 7bit");
     }
@@ -381,7 +383,7 @@ class Connection {
   }
 
   std::string mail_command(const Job& job) const {
-    const auto& m = job.meta;
+    const auto& m = *job.meta;
     std::string c = "MAIL FROM:<" + m.sender + ">";
     if (ext_.size) c += " SIZE=" + std::to_string(job.body.size());
     if (m.body_type == spool::BodyType::k8BitMime && ext_.eight_bit) c += " BODY=8BITMIME";
@@ -428,7 +430,7 @@ class Connection {
 
     // MAIL, RCPT..., DATA: one write when pipelining, else one round trip each.
     std::vector<std::string> commands{mail_command(job)};
-    for (size_t i : job.recipients) commands.push_back(rcpt_command(job.meta.recipients[i]));
+    for (size_t i : job.recipients) commands.push_back(rcpt_command(job.meta->recipients[i]));
     commands.push_back("DATA\r\n");
     if (ext_.pipelining) {
       std::string all;
@@ -502,14 +504,32 @@ class Connection {
       co_await reset();  // unless broken_: then run() closes the connection
       co_return finish(Stage::kData);
     }
+    // The body goes out in pieces, dot-stuffed as it goes: a big message is not held twice
+    // (spooled and encoded) per connection. data_timeout bounds the whole body.
     smtp::DataEncoder encoder;
     std::string wire;
-    encoder.encode(job.body, &wire);
-    encoder.finish(&wire);
-    const auto wec = co_await stream_->write(wire, cfg_.data_timeout);
-    if (wec) {
-      broken_ = true;
-      co_return finish(Stage::kEndOfData);
+    std::string_view rest = job.body;
+    const auto deadline = std::chrono::steady_clock::now() + cfg_.data_timeout;
+    for (;;) {
+      const size_t n = std::min(rest.size(), kBodyPiece);
+      encoder.encode(rest.substr(0, n), &wire);
+      rest.remove_prefix(n);
+      if (rest.empty()) encoder.finish(&wire);
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      boost::system::error_code wec = asio::error::timed_out;
+      if (left.count() > 0) {
+        const auto written = co_await stream_->write(wire, left);
+        wec = written;
+      }
+      wire.clear();
+      if (wec) {
+        last_error_ = wec == asio::error::timed_out ? "timed out sending the message"
+                                                   : wec.message();
+        broken_ = true;
+        co_return finish(Stage::kEndOfData);
+      }
+      if (rest.empty()) break;
     }
     auto final_reply = co_await read_reply(cfg_.data_timeout);
     if (!final_reply) co_return finish(Stage::kEndOfData);

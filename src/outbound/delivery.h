@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,7 +39,9 @@ using dns::Destination;
 using dns::Host;
 
 struct Job {
-  spool::MessageMeta meta;         // the message (a copy: the client reads it only)
+  // The message, shared by all its jobs (read only: one copy of the recipient list however many
+  // transactions it is split into).
+  std::shared_ptr<const spool::MessageMeta> meta;
   std::vector<size_t> recipients;  // indices into meta.recipients, one domain, one transaction
   std::string body;                // as spooled
   uint64_t token = 0;              // the manager's handle for this job

@@ -138,8 +138,9 @@ void Manager::on_resolved(spool::MessageId id, const std::string& domain, std::v
   const size_t per = options_.delivery.max_recipients_per_transaction;
   size_t jobs = 0;
   for (size_t start = 0; start < rcpts.size(); start += per) {
+    if (!m.shared) m.shared = std::make_shared<const spool::MessageMeta>(m.meta);
     outbound::Job job;
-    job.meta = m.meta;
+    job.meta = m.shared;
     job.recipients.assign(rcpts.begin() + start,
                           rcpts.begin() + std::min(rcpts.size(), start + per));
     job.token = next_token_++;

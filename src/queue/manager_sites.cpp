@@ -208,7 +208,7 @@ std::optional<outbound::Job> Manager::take_job(Site& site) {
   while (!site.ready.empty()) {
     outbound::Job job = std::move(site.ready.front());
     site.ready.pop_front();
-    auto body = spool_.read_body(job.meta.id);
+    auto body = spool_.read_body(job.meta->id);
     if (body) {
       job.body = std::move(*body);
       return job;
@@ -359,7 +359,7 @@ void Manager::on_report(outbound::JobReport r) {
     ++m.requeues;
     // The same job (same token), at the front: it was next in line.
     outbound::Job back;
-    back.meta = m.meta;
+    back.meta = m.shared;
     back.recipients = std::move(again);
     back.token = r.token;
     site->ready.push_front(std::move(back));

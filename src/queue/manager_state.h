@@ -19,6 +19,9 @@ inline constexpr std::string_view kShapingStatePrefix = "shaping/";
 
 struct Manager::InFlight {
   spool::MessageMeta meta;
+  // What its jobs read (made once, when the first job is): the recipient list is not copied per
+  // job. Changes to `meta` later (attempts) are the manager's own business.
+  std::shared_ptr<const spool::MessageMeta> shared;
   size_t outstanding = 0;  // domains being resolved + jobs not yet reported
   std::vector<std::optional<outbound::RecipientResult>> results;  // by recipient index
   std::vector<std::string> remote;  // host that answered, by recipient
