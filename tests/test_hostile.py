@@ -263,5 +263,36 @@ class Loops(unittest.TestCase):
             dsn_rx.stop()
 
 
+class FairShare(unittest.TestCase):
+    def test_a_hung_site_cannot_starve_the_others(self):
+        """200 messages to a site that never finishes DATA, then 50 to one that works, with room
+        for 40 messages in flight and 8 outbound connections: the hung site keeps at most a
+        quarter of the messages and three quarters of the connections, so the working site's
+        mail goes at once instead of after the hung connections time out."""
+        slow = Receiver("127.0.0.1", name="slow.test", hang_after=0).start()
+        fast = Receiver("127.0.0.1", name="fast.test").start()
+        routes = {"slow.test": {"host": "127.0.0.1", "port": slow.port},
+                  "fast.test": {"host": "127.0.0.1", "port": fast.port}}
+        server = harness.Sluice(queue={"hold": False, "max_in_flight": 40},
+                                delivery={"max_connections": 8, "data_timeout": "120s"},
+                                routes=routes)
+        try:
+            server.start()
+            with smtplib.SMTP("127.0.0.1", server.port, timeout=TIMEOUT) as c:
+                for i in range(200):
+                    c.sendmail("s@example.org", [f"r{i}@slow.test"], "Subject: s\r\n\r\nx\r\n")
+                slow.wait_for(lambda rx: rx.active >= 6, TIMEOUT, "the hung site's connections")
+                for i in range(50):
+                    c.sendmail("s@example.org", [f"r{i}@fast.test"], "Subject: f\r\n\r\nx\r\n")
+            fast.wait_for(lambda rx: len(rx.messages) >= 50, TIMEOUT, "the working site's mail")
+            print(f"\npeak connections: hung site {slow.peak}, working site {fast.peak}")
+            self.assertLessEqual(slow.peak, 6)
+            self.assertLessEqual(slow.peak + fast.peak, 8)
+        finally:
+            server.close()
+            slow.stop()
+            fast.stop()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -196,6 +196,7 @@ Status Server::Impl::start() {
   cc.tls = client_tls.get();
   queue::ManagerOptions mo;
   mo.queue = cfg.queue;
+  mo.max_in_flight = cfg.queue.max_in_flight;
   mo.delivery = cfg.delivery;
   mo.shaping = cfg.shaping;
   mo.classifier = cfg.classify.rules.empty() ? &classify::Classifier::builtin() : &classifier;
@@ -274,6 +275,7 @@ int Server::run() {
     const uint64_t reserve = std::min<uint64_t>(256, max_files / 2);
     const auto sessions = static_cast<uint32_t>(std::max<uint64_t>(8, (max_files - reserve) / 2));
     s.cfg.smtp.max_connections = std::min(s.cfg.smtp.max_connections, sessions);
+    s.cfg.delivery.max_connections = std::min(s.cfg.delivery.max_connections, sessions);
   }
   if (auto st = s.start(); !st) {
     lifecycle(event("StartFailed").str("error", st.error().message));

@@ -132,6 +132,7 @@ void read_delivery_sections(const toml::table& root, const std::string& file, Co
   queue.duration("max_backoff", c.queue.max_backoff, milliseconds(100), milliseconds(604'800'000));
   queue.duration("max_age", c.queue.max_age, milliseconds(1000), milliseconds(2'592'000'000));
   queue.boolean("hold", c.queue.hold);
+  queue.u32("max_in_flight", c.queue.max_in_flight, 4, 10'000'000);
   if (c.queue.max_backoff < c.queue.min_backoff)
     queue.fail("max_backoff", "must not be below min_backoff");
   queue.finish();
@@ -156,6 +157,7 @@ void read_delivery_sections(const toml::table& root, const std::string& file, Co
     }
   }
   d.u32("max_recipients_per_transaction", dc.max_recipients_per_transaction, 1, 10'000);
+  d.u32("max_connections", dc.max_connections, 1, 1'000'000);
   d.duration("connect_timeout", dc.connect_timeout, milliseconds(100), milliseconds(600'000));
   d.duration("command_timeout", dc.command_timeout, milliseconds(100), milliseconds(3'600'000));
   d.duration("data_timeout", dc.data_timeout, milliseconds(100), milliseconds(3'600'000));

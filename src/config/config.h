@@ -82,6 +82,9 @@ struct QueueConfig {
   Duration max_backoff{3'600'000};  // retries never further apart than this
   Duration max_age{432'000'000};    // 5 days: then the message expires (DSN to the sender)
   bool hold = false;                // accept and spool, deliver nothing (maintenance, tests)
+  // Messages being worked on at once (resolving, waiting in a site's ready queue, on a
+  // connection); the rest wait in the scheduled queue. One site holds at most a quarter.
+  uint32_t max_in_flight = 10'000;
 };
 
 enum class TlsPolicy { kNone, kOpportunistic, kRequired };
@@ -93,6 +96,10 @@ struct DeliveryConfig {
   TlsPolicy tls = TlsPolicy::kOpportunistic;  // STARTTLS when offered
   uint16_t port = 25;                         // TCP port of MX hosts (tests use others)
   uint32_t max_recipients_per_transaction = 100;
+  // Outbound connections open at once, all sites together (besides each key's own limit); one
+  // site holds at most three quarters of them while others wait. Never more than the open-file
+  // limit allows (the server lowers it).
+  uint32_t max_connections = 2000;
   Duration connect_timeout{30'000};
   Duration command_timeout{300'000};  // RFC 5321 section 4.5.3.2: MAIL, RCPT 5 min
   Duration data_timeout{600'000};     // waiting for the reply to the final dot: 10 min

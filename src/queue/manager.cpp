@@ -149,6 +149,7 @@ void Manager::on_resolved(spool::MessageId id, const std::string& domain, std::v
     ++jobs;
   }
   m.outstanding += jobs - 1;
+  keep_share(site);
   open_connections(site);
 }
 

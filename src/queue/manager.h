@@ -139,6 +139,10 @@ class Manager final : public Intake, public outbound::JobSource {
               const std::string& remote_ip, const std::string& site, const std::string& provider,
               std::string_view category = {}, std::string_view rule = {}, bool charged = true);
   void settle(spool::MessageId id);
+  // Opens connections for sites that waited under the global cap, in turn, while it allows.
+  void grant_slots();
+  // Parks what a site holds in memory beyond its share (a quarter) of the messages in flight.
+  void keep_share(Site& site);
   // Writes the message's recipients less those delivered so far, while other jobs of it are
   // still out: a message to several sites, one of them slow or held, must not be sent again
   // after a crash to the recipients that already took it. (Refused ones stay until settle()
@@ -182,6 +186,7 @@ class Manager final : public Intake, public outbound::JobSource {
   std::unordered_map<uint64_t, JobRef> jobs_;  // job token -> message and site
   uint64_t next_token_ = 1;
   size_t connections_ = 0;
+  std::deque<std::string> slot_waiters_;  // sites waiting under the global connection cap
   bool stopping_ = false;
   std::function<void()> on_stopped_;
   std::mt19937_64 rng_{std::random_device{}()};

@@ -100,6 +100,18 @@ void Manager::open_connections(Site& site) {
         park(site, now + kBacklogSeconds * 1000, "paced by its message rate", keep);
       return;
     }
+    // The global cap on outbound connections: a site that would go over it waits its turn,
+    // and connections that close go to the waiting sites in turn (connection_closed). No site
+    // takes more than three quarters of the cap, so a slow or hung one cannot starve the rest.
+    const uint32_t cap = options_.delivery.max_connections;
+    if (cap > 1 && site.connections >= std::max<uint32_t>(1, cap * 3 / 4)) return;
+    if (connections_ >= cap) {
+      if (!site.waiting_slot) {
+        site.waiting_slot = true;
+        slot_waiters_.push_back(site.name);
+      }
+      return;
+    }
     auto job = take_job(site);
     if (!job) break;
     job->next_mx_on_refusal = site.established == 0;
@@ -116,6 +128,25 @@ void Manager::open_connections(Site& site) {
             std::fprintf(stderr, "sluice: delivery connection ended by exception: %s\n", ex.what());
           }
         });
+  }
+}
+
+void Manager::grant_slots() {
+  while (connections_ < options_.delivery.max_connections && !slot_waiters_.empty()) {
+    const std::string name = std::move(slot_waiters_.front());
+    slot_waiters_.pop_front();
+    auto it = sites_.find(name);
+    if (it == sites_.end()) continue;
+    it->second->waiting_slot = false;
+    open_connections(*it->second);  // back of the line if it wants more than the cap allows
+  }
+}
+
+void Manager::keep_share(Site& site) {
+  const size_t share = std::max<size_t>(1, options_.max_in_flight / 4);
+  if (site.ready.size() > share) {
+    park(site, now_ms() + kBacklogSeconds * 1000, "over its share of the messages in flight",
+         share);
   }
 }
 
@@ -529,6 +560,7 @@ void Manager::connection_established(const std::string& site_name) {
 void Manager::connection_closed(const std::string& site_name, bool established) {
   asio::post(strand_, [this, site_name, established] {
     --connections_;
+    grant_slots();  // sites waiting for a connection first, in turn, then this one
     if (auto it = sites_.find(site_name); it != sites_.end()) {
       Site& s = *it->second;
       --s.connections;

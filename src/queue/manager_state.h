@@ -40,6 +40,7 @@ struct Manager::Site {
   std::deque<outbound::Job> ready;   // bodies are loaded when a connection takes the job
   uint32_t connections = 0;          // open or being set up
   uint32_t established = 0;          // working (banner and EHLO accepted)
+  bool waiting_slot = false;         // in slot_waiters_: the global connection cap stopped it
   std::unique_ptr<shaping::Controller> ctl;
   std::unique_ptr<boost::asio::steady_timer> wake;  // hold or suspension ends
   int64_t wake_at_ms = 0;                           // 0: not armed
