@@ -78,6 +78,7 @@ class Receiver:
         self.transactions = []  # every ended Transaction, in order
         self.transcript = []    # "<connection number> C: line" / "S: line", for failure messages
         self.connections = self.active = self.peak = 0  # accepted in all, open now, most open
+        self.in_data = self.data_peak = 0  # transactions sending their message now, most at once
         self._cond = threading.Condition()
         self._loop = self._thread = None
         self._tasks = set()
@@ -298,6 +299,16 @@ class _Session:
             return self.reply("554 5.5.1 No valid recipients")
         self.reply("354 End data with <CR><LF>.<CR><LF>")
         await self.writer.drain()
+        with self.rx._cond:
+            self.rx.in_data += 1
+            self.rx.data_peak = max(self.rx.data_peak, self.rx.in_data)
+        try:
+            await self._data_content()
+        finally:
+            with self.rx._cond:
+                self.rx.in_data -= 1
+
+    async def _data_content(self):
         data = bytearray()
         while True:
             hang, drop = self.rx.hang_after, self.rx.drop_after

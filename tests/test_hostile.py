@@ -293,6 +293,35 @@ class FairShare(unittest.TestCase):
             slow.stop()
             fast.stop()
 
+    def test_bodies_in_flight_stay_within_their_byte_budget(self, budget="2MB"):
+        """40 held messages of about 900 KB, released at once, with a 2 MB budget for bodies held
+        by connections: never more than two on the wire at once, however many connections the
+        site's limits would allow, and all delivered."""
+        rx = Receiver("127.0.0.1", name="big.test").start()
+        routes = {"big.test": {"host": "127.0.0.1", "port": rx.port}}
+        held = harness.Sluice(routes=routes)
+        body = "Subject: big\r\n\r\n" + ("y" * 98 + "\r\n") * 9000
+        server = None
+        try:
+            held.start()
+            with smtplib.SMTP("127.0.0.1", held.port, timeout=TIMEOUT) as c:
+                for i in range(40):
+                    c.sendmail("s@example.org", [f"r{i}@big.test"], body)
+            self.assertEqual(held.stop(), 0)
+            server = harness.Sluice(directory=held.dir, queue={"hold": False}, routes=routes,
+                                    delivery={"max_bytes_in_flight": budget})
+            server.start()
+            rx.wait_for(lambda r: len(r.messages) >= 40, TIMEOUT, "40 big messages")
+            print(f"\nbudget {budget}: at most {rx.data_peak} messages on the wire at once, "
+                  f"{rx.peak} connections at most")
+            if budget == "2MB":
+                self.assertLessEqual(rx.data_peak, 2)
+            return rx.data_peak
+        finally:
+            if server:
+                server.close()
+            held.close()
+            rx.stop()
 
 if __name__ == "__main__":
     unittest.main()

@@ -158,6 +158,7 @@ void read_delivery_sections(const toml::table& root, const std::string& file, Co
   }
   d.u32("max_recipients_per_transaction", dc.max_recipients_per_transaction, 1, 10'000);
   d.u32("max_connections", dc.max_connections, 1, 1'000'000);
+  d.size("max_bytes_in_flight", dc.max_bytes_in_flight, 1'000'000, 1'000'000'000'000);
   d.duration("connect_timeout", dc.connect_timeout, milliseconds(100), milliseconds(600'000));
   d.duration("command_timeout", dc.command_timeout, milliseconds(100), milliseconds(3'600'000));
   d.duration("data_timeout", dc.data_timeout, milliseconds(100), milliseconds(3'600'000));

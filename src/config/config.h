@@ -100,6 +100,9 @@ struct DeliveryConfig {
   // site holds at most three quarters of them while others wait. Never more than the open-file
   // limit allows (the server lowers it).
   uint32_t max_connections = 2000;
+  // Message bodies held by outbound connections at once, all together; one message bigger than
+  // this still goes, alone.
+  uint64_t max_bytes_in_flight = 512'000'000;
   Duration connect_timeout{30'000};
   Duration command_timeout{300'000};  // RFC 5321 section 4.5.3.2: MAIL, RCPT 5 min
   Duration data_timeout{600'000};     // waiting for the reply to the final dot: 10 min

@@ -182,10 +182,12 @@ class Manager final : public Intake, public outbound::JobSource {
   struct JobRef {
     spool::MessageId id;
     std::string site;
+    uint64_t body_bytes = 0;  // held by a connection since take_job(), until its report
   };
   std::unordered_map<uint64_t, JobRef> jobs_;  // job token -> message and site
   uint64_t next_token_ = 1;
   size_t connections_ = 0;
+  uint64_t body_bytes_ = 0;  // message bodies held by connections (JobRef::body_bytes summed)
   std::deque<std::string> slot_waiters_;  // sites waiting under the global connection cap
   bool stopping_ = false;
   std::function<void()> on_stopped_;

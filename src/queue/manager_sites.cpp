@@ -132,7 +132,9 @@ void Manager::open_connections(Site& site) {
 }
 
 void Manager::grant_slots() {
-  while (connections_ < options_.delivery.max_connections && !slot_waiters_.empty()) {
+  // Bounded: a site that cannot take a slot now goes to the back and is not asked again here.
+  for (size_t n = slot_waiters_.size();
+       n > 0 && connections_ < options_.delivery.max_connections && !slot_waiters_.empty(); --n) {
     const std::string name = std::move(slot_waiters_.front());
     slot_waiters_.pop_front();
     auto it = sites_.find(name);
@@ -237,11 +239,25 @@ void Manager::defer(InFlight& m, size_t index, int64_t until_ms) {
 
 std::optional<outbound::Job> Manager::take_job(Site& site) {
   while (!site.ready.empty()) {
+    // Bodies held by connections stay within [delivery] max_bytes_in_flight (one message at a
+    // time may exceed it alone): over it, the site waits its turn like under the connection cap.
+    const uint64_t size = site.ready.front().meta->size;
+    if (body_bytes_ > 0 && body_bytes_ + size > options_.delivery.max_bytes_in_flight) {
+      if (!site.waiting_slot) {
+        site.waiting_slot = true;
+        slot_waiters_.push_back(site.name);
+      }
+      return std::nullopt;
+    }
     outbound::Job job = std::move(site.ready.front());
     site.ready.pop_front();
     auto body = spool_.read_body(job.meta->id);
     if (body) {
       job.body = std::move(*body);
+      if (auto ref = jobs_.find(job.token); ref != jobs_.end()) {
+        ref->second.body_bytes = job.body.size();
+        body_bytes_ += job.body.size();
+      }
       return job;
     }
     // The body is unreadable (disk error): the job fails transiently and is retried later.
@@ -291,6 +307,11 @@ void Manager::report(outbound::JobReport r) {
 void Manager::on_report(outbound::JobReport r) {
   auto job = jobs_.find(r.token);
   if (job == jobs_.end()) return;
+  if (job->second.body_bytes) {  // the connection is done with the body
+    body_bytes_ -= job->second.body_bytes;
+    job->second.body_bytes = 0;
+    if (!slot_waiters_.empty()) asio::post(strand_, [this] { grant_slots(); });
+  }
   const JobRef ref = job->second;
   auto it = in_flight_.find(ref.id);
   if (it == in_flight_.end()) {
