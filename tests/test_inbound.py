@@ -601,6 +601,26 @@ class SlowClient(ServerCase):
         self.assertTrue(c.closed())
 
 
+class SlowData(ServerCase):
+    SMTP = {"data_timeout": "1s"}
+
+    def test_message_content_trickled_a_byte_at_a_time_meets_the_deadline(self):
+        c = self.connect()
+        c.check("MAIL FROM:<a@example.org>", 250)
+        c.check("RCPT TO:<b@example.net>", 250)
+        c.check("DATA", 354)
+        content = b"Subject: slow\r\n\r\n" + b"x" * 300
+        for i in range(len(content)):
+            try:
+                c.sock.sendall(content[i:i + 1])
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if select.select([c.sock], [], [], 0.2)[0]:
+                break
+        c.expect(421, "4.4.2", "timeout exceeded")
+        self.assertTrue(c.closed())
+
+
 class ConnectionLimitCase(ServerCase):
     REFUSAL = ""
 

@@ -3,6 +3,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <chrono>
 
 #include "core/json.h"
@@ -39,6 +40,31 @@ uint8_t notify_bits(const smtp::Notify& n) {
   return bits;
 }
 
+// How long a client may take to send message content: data_timeout for the whole of it, plus a
+// second for every 64 KB it sends. A client that trickles a byte at a time cannot hold a session
+// beyond data_timeout; an honest one sending a big message at 64 KB/s or faster never runs out.
+class ContentDeadline {
+ public:
+  explicit ContentDeadline(std::chrono::milliseconds base)
+      : end_(std::chrono::steady_clock::now() + base) {}
+  void received(size_t bytes) {
+    credit_ += bytes;
+    end_ += std::chrono::seconds(credit_ / kBytesPerSecond);
+    credit_ %= kBytesPerSecond;
+  }
+  // Time left, at least 1 ms (fill() then times out with 421).
+  std::chrono::milliseconds left() const {
+    const auto l = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end_ - std::chrono::steady_clock::now());
+    return std::max(l, std::chrono::milliseconds(1));
+  }
+
+ private:
+  static constexpr size_t kBytesPerSecond = 64 * 1024;
+  std::chrono::steady_clock::time_point end_;
+  size_t credit_ = 0;
+};
+
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -63,11 +89,13 @@ asio::awaitable<Session::Next> Session::on_data() {
   reply(354, "", "End data with <CR><LF>.<CR><LF>");
   smtp::DataDecoder decoder(ctx_.smtp.max_message_size);
   std::string body;
+  ContentDeadline deadline(ctx_.smtp.data_timeout);
   for (;;) {
     const auto step = decoder.decode(unread(), &body);
     consume(step.consumed);
+    deadline.received(step.consumed);
     if (step.done) break;
-    if (!co_await fill(ctx_.smtp.data_timeout)) co_return Next::kClose;
+    if (!co_await fill(deadline.left())) co_return Next::kClose;
   }
   if (decoder.error() != smtp::DataError::kNone) {
     reply(decoder.error_reply());
@@ -91,10 +119,12 @@ asio::awaitable<Session::Next> Session::on_bdat(const smtp::Bdat& bdat) {
     if (bdat_size_ > ctx_.smtp.max_message_size) bdat_too_big_ = true;
   }
   uint64_t remaining = bdat.size;
+  ContentDeadline deadline(ctx_.smtp.data_timeout);
   while (remaining > 0) {
-    if (unread().empty() && !co_await fill(ctx_.smtp.data_timeout)) co_return Next::kClose;
+    if (unread().empty() && !co_await fill(deadline.left())) co_return Next::kClose;
     const std::string_view avail = unread();
     const size_t take = static_cast<size_t>(std::min<uint64_t>(remaining, avail.size()));
+    deadline.received(take);
     if (keep && !bdat_too_big_) bdat_body_.append(avail.substr(0, take));
     consume(take);
     remaining -= take;
