@@ -118,6 +118,7 @@ class Sluice:
         self.max_open_files = max_open_files  # RLIMIT_NOFILE (soft and hard) of the server
         self.proc = None
         self.events = []
+        self.stderr_lines = []  # what the server wrote to stderr that is not a JSON event
         self._buf = b""
 
     def start(self):
@@ -139,8 +140,9 @@ class Sluice:
                 line, self._buf = self._buf.split(b"\n", 1)
                 try:
                     rec = json.loads(line)
-                except ValueError:
-                    continue  # a non-JSON line (a crash message): keep reading
+                except ValueError:  # a non-JSON line (a crash message): kept for the failure
+                    self.stderr_lines.append(line.decode("utf-8", "replace"))
+                    continue
                 self.events.append(rec)
                 if rec.get("event") == name:
                     return rec
@@ -153,7 +155,9 @@ class Sluice:
             if not chunk:
                 break
             self._buf += chunk
-        raise AssertionError(f"no {name} event; saw {self.events}")
+        exit_code = self.proc.poll()
+        raise AssertionError(f"no {name} event; saw {self.events}; exit code {exit_code}; other "
+                             "output:\n" + "\n".join(self.stderr_lines[-80:]))
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:

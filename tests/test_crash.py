@@ -23,6 +23,7 @@ import threading
 import time
 import unittest
 
+import dnsfixture
 import harness
 from receiver import Receiver
 
@@ -214,6 +215,25 @@ class DeliveringCrashTest(unittest.TestCase):
             server.close()
             fast.stop()
             slow.stop()
+
+    def test_sigterm_while_mx_lookups_are_out_stops_cleanly(self):
+        """Lookups that never get an answer are still out when the server stops: the resolver
+        completes them on its way down, and what it calls must still exist (under ASan, in
+        `make asan`, a callback into a destroyed queue manager fails this)."""
+        dns = dnsfixture.DnsServer([dnsfixture.timeout("silent.test")], ttl=60).start()
+        server = harness.Sluice(queue={"hold": False}, server={"shutdown_grace": "1s"},
+                                dns={"nameservers": [dns.nameserver], "timeout": "5s"})
+        try:
+            server.start()
+            with smtplib.SMTP("127.0.0.1", server.port, timeout=harness.TIMEOUT) as c:
+                for i in range(20):
+                    c.sendmail("s@example.org", [f"r@d{i}.silent.test"], "Subject: x\r\n\r\nx\r\n")
+            dns.wait_for_queries(20)
+            self.assertEqual(server.stop(), 0)
+            self.assertEqual(len(server.spool_ls()), 20)
+        finally:
+            server.close()
+            dns.stop()
 
 
 if __name__ == "__main__":

@@ -302,8 +302,10 @@ int Server::run() {
   s.spool->drain();
   s.admin.reset();
   s.listener.reset();
-  s.manager.reset();
+  // The resolver goes before the manager: its thread (and ares_destroy, which completes every
+  // query still out) calls the manager's callbacks, which post to the manager's strand.
   s.resolver.reset();
+  s.manager.reset();
   s.blocking.join();
   const uint64_t syncs = s.spool->sync_count(), stored = s.spool->stored_count();
   s.spool.reset();  // drains the writer: every pending store completes first
