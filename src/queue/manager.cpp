@@ -240,42 +240,39 @@ void Manager::settle(spool::MessageId id) {
   }
   // What the spool keeps: the recipients still to try, or nothing. Scheduled only once that is
   // durable: never retry from the old recipient list.
+  // The message with only some of its recipients, for its next attempt.
+  auto with = [&](const std::vector<size_t>& which, int64_t due) {
+    spool::MessageMeta meta = m->meta;
+    meta.recipients.clear();
+    for (size_t i : which) meta.recipients.push_back(m->meta.recipients[i]);
+    meta.attempts = attempts;
+    meta.next_due_ms = due;
+    return meta;
+  };
   std::optional<spool::MessageMeta> keep;
-  if (!retry.empty() && !expired) {
-    keep = m->meta;
-    keep->recipients.clear();
-    for (size_t i : retry) keep->recipients.push_back(m->meta.recipients[i]);
-    keep->attempts = attempts;
-    keep->next_due_ms = next_due;
-  }
+  if (!retry.empty() && !expired) keep = with(retry, next_due);
   auto dispose = [this, id, keep = std::move(keep)]() mutable {
     if (!keep) {
       return write_until_done([this, id](auto done) { spool_.remove(id, done); }, id, "remove",
                               nullptr);
     }
-    const int64_t due = keep->next_due_ms;
-    write_until_done([this, meta = std::move(*keep)](auto done) { spool_.update(meta, done); },
-                     id, "update", [this, id, due] { schedule(id, due); });
+    store_and_schedule(std::move(*keep));
   };
   if ((!failed.empty() || expired) && !m->meta.sender.empty()) {
     // The original goes only once its bounce is safely stored. If the DSN cannot be stored,
     // the message keeps every recipient not delivered and is tried again later: refused
     // recipients are refused again then, and their bounce goes that time.
-    spool::MessageMeta again = m->meta;
-    again.recipients.clear();
+    std::vector<size_t> undelivered;
     for (size_t i = 0; i < m->results.size(); ++i) {
       if (!m->results[i] || m->results[i]->outcome != Outcome::kDelivered)
-        again.recipients.push_back(m->meta.recipients[i]);
+        undelivered.push_back(i);
     }
-    again.attempts = attempts;
-    again.next_due_ms = now + options_.queue.min_backoff.count();
     send_dsn(*m, failed, expired ? retry : std::vector<size_t>{},
-             [this, id, dispose = std::move(dispose), again = std::move(again)](bool stored) mutable {
+             [this, dispose = std::move(dispose),
+              again = with(undelivered, now + options_.queue.min_backoff.count())](
+                 bool stored) mutable {
                if (stored) return dispose();
-               const int64_t due = again.next_due_ms;
-               write_until_done(
-                   [this, meta = std::move(again)](auto done) { spool_.update(meta, done); }, id,
-                   "update", [this, id, due] { schedule(id, due); });
+               store_and_schedule(std::move(again));
              });
   } else {
     dispose();
@@ -297,6 +294,13 @@ std::function<void(const Status&)> Manager::spool_error_logger(spool::MessageId 
                    .str("error", st.error().message)
                    .finish());
   };
+}
+
+void Manager::store_and_schedule(spool::MessageMeta meta) {
+  const spool::MessageId id = meta.id;
+  const int64_t due = meta.next_due_ms;
+  write_until_done([this, meta = std::move(meta)](auto done) { spool_.update(meta, done); }, id,
+                   "update", [this, id, due] { schedule(id, due); });
 }
 
 void Manager::schedule(spool::MessageId id, int64_t due) {

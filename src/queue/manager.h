@@ -156,6 +156,8 @@ class Manager final : public Intake, public outbound::JobSource {
   void write_until_done(SpoolWrite write, spool::MessageId id, const char* what,
                         std::function<void()> then, int64_t backoff_ms = 1000);
   void schedule(spool::MessageId id, int64_t due);
+  // Writes a message's new state (until it holds), then schedules it for meta.next_due_ms.
+  void store_and_schedule(spool::MessageMeta meta);
   static constexpr int64_t kMaxSpoolRetryMs = 60'000;
   // Stores a DSN for the failed and expired recipients that asked for one; `stored(ok)` runs on
   // the strand once it is durable (or at once, true, when nobody asked).
