@@ -29,6 +29,17 @@ class Sim:
     def __init__(self, providers, **top):
         self.tmp = tempfile.TemporaryDirectory(prefix="sluice-sim-")
         self.stats_file = os.path.join(self.tmp.name, "stats.json")
+        # A free port may be taken by another test between the pick and the listen: pick again.
+        for attempt in range(5):
+            line = self._start(providers, top)
+            if b"SimStarted" in line or b"Address already in use" not in line or attempt == 4:
+                break
+            self.proc.wait(timeout=TIMEOUT)
+            self.proc.stderr.close()
+        assert b"SimStarted" in line, line
+
+    def _start(self, providers, top):
+        """Writes the config with fresh ports, starts the simulator; returns its first line."""
         self.http_port = harness.free_port()
         self.ports = {}
         text = f'stats_file = {json.dumps(self.stats_file)}\nhttp_listen = "127.0.0.1:{self.http_port}"\n'
@@ -47,8 +58,7 @@ class Sim:
             f.write(text)
         self.proc = subprocess.Popen([harness.BIN, "sim", "--config", self.config],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        line = self.proc.stderr.readline()
-        assert b"SimStarted" in line, line
+        return self.proc.stderr.readline()
 
     def stats(self, provider=None):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/stats", timeout=TIMEOUT) as r:

@@ -1,4 +1,5 @@
 #include "classify/classifier.h"
+#include "classify/model.h"
 
 #include <array>
 #include <boost/regex.hpp>
@@ -13,6 +14,7 @@ namespace sluice::embedded {
 // Generated from etc/classify.toml and etc/phrases.toml (cmake/EmbedText.cmake).
 std::string_view classify_rules();
 std::string_view classify_phrases();
+std::string_view reply_model();
 }  // namespace sluice::embedded
 
 namespace sluice::classify {
@@ -176,11 +178,13 @@ const Classifier& Classifier::builtin() {
     auto c = parse(embedded::classify_rules(), "etc/classify.toml (built in)");
     Status more = c ? c->parse_more(embedded::classify_phrases(), "etc/phrases.toml (built in)")
                     : Status(ok_status());
-    if (!c || !more) {
+    auto model = WordModel::parse(embedded::reply_model(), "etc/reply_model.tsv (built in)");
+    if (!c || !more || !model) {
       std::fprintf(stderr, "sluice: built-in classification rules: %s\n",
-                   (!c ? c.error() : more.error()).message.c_str());
+                   (!c ? c.error() : !more ? more.error() : model.error()).message.c_str());
       std::abort();
     }
+    c->set_model(std::make_shared<const WordModel>(std::move(*model)));
     return std::move(*c);
   }();
   return kBuiltin;
@@ -250,11 +254,25 @@ Verdict Classifier::classify(const Input& in) const {
     if (s.best && (!win || s.total > win->total || (s.total == win->total && s.first < win->first)))
       win = &s;
   }
+  // 3. Where only codes spoke (no phrase with words, no context, no provider's own code), the
+  // word model guesses what the words mean. A guess never suspends a site; behaviour still
+  // reads the site in delivery (by_words stays false).
+  const bool codes_only = !win || (!win->best->when.text && !win->best->when.others_open &&
+                                   win->best->when.providers.empty());
+  if (codes_only && model_) {
+    std::string model_text;
+    if (r.code != 0) model_text = std::to_string(r.code) + " ";
+    if (r.enhanced) model_text += r.enhanced->str() + " ";
+    model_text += text;
+    const Category c = model_->predict(model_text, stage_name(in.stage));
+    const Action a = default_action(c, code_hard);
+    return decide(c, std::nullopt, a == Action::kSuspend ? Action::kRetry : a, "model", false);
+  }
   if (win) {
     const Phrase& p = *win->best;
     return decide(p.category, p.hard, p.action, p.name, p.when.text.has_value());
   }
-  // 3. The code.
+  // 4. The code.
   return decide(Category::kOther, std::nullopt, std::nullopt, "code", false);
 }
 

@@ -9,7 +9,9 @@
 //   2. phrases: evidence that names the situation ("maximum number of connections", "Postfach
 //      voll", "发送频率"), in many languages, each with a category and a weight; the enhanced code
 //      and the stage are weaker evidence of the same kind. The category with the most weight wins.
-//   3. the code: 2xx/3xx delivered, 4xx other/retry, 5xx other/bounce.
+//   3. the word model (model.h): where no words of 1 and 2 decided (only codes spoke), a model
+//      trained from the reply corpus guesses the category from the words;
+//   4. the code: 2xx/3xx delivered, 4xx other/retry, 5xx other/bounce.
 // Without a known provider, hints (host names and tags in the text) name one.
 //
 // Constant after load; classify() is thread-safe.
@@ -26,6 +28,8 @@
 #include "smtp/reply.h"
 
 namespace sluice::classify {
+
+class WordModel;
 
 enum class Category : uint8_t {
   kDelivered,
@@ -97,6 +101,9 @@ class Classifier {
   Status parse_more(std::string_view toml_text, const std::string& name);
 
   Verdict classify(const Input& in) const;
+  // The word model for replies no words of the rules and phrases name (the built-in classifier
+  // has etc/reply_model.tsv; a classifier of an operator's own rules file has none).
+  void set_model(std::shared_ptr<const WordModel> model) { model_ = std::move(model); }
 
   struct Example {
     std::string rule;      // the rule or phrase that must decide it
@@ -120,6 +127,7 @@ class Classifier {
  private:
   std::string_view infer_provider(const std::string& text, std::string_view context) const;
 
+  std::shared_ptr<const WordModel> model_;  // the fourth layer (model.h); null: none
   std::vector<std::unique_ptr<Rule>> rules_;
   std::vector<std::unique_ptr<Phrase>> phrases_;
   std::vector<std::unique_ptr<Hint>> hints_;
