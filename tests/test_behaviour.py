@@ -82,6 +82,15 @@ class LearnsFromBehaviour(unittest.TestCase):
                 self.assertRegex(out.stdout, r" rule=(?:model|code) ", out.stdout)
                 self.check_learned(*self.converge({"limit_reply": text}))
 
+    def test_a_throttle_guessed_by_the_word_model_still_yields_to_behaviour(self):
+        # The model guesses these invented words at the banner as a rate limit (a throttle
+        # signal of its own); what the receiver does still says connection limit.
+        text = "450 4.7.1 Zorble wibble frotz"
+        out = harness.run("classify", "banner\t" + text)
+        self.assertRegex(out.stdout, r"^\S+ soft (?:reduce-\S+|greylist-retry) .* rule=model ",
+                         "pick another text: the model no longer guesses a throttle for it")
+        self.check_learned(*self.converge({"limit_reply": text}))
+
     def test_unknown_text_at_mail(self):
         self.check_learned(*self.converge({"limit_reply": UNKNOWN_TEXTS["451"],
                                            "limit_stage": "mail"}))

@@ -437,7 +437,11 @@ Manager::Outage Manager::read_behaviour(Site& site, const RecipientResult& res,
       (res.stage == outbound::Stage::kMail && transactions_before == 0);
   const bool unexplained = !v.by_words || v.category == classify::Category::kOther ||
                            v.category == classify::Category::kNetwork;
-  if (v.hard || v.action == Action::kNone || classify::is_throttle(v.action) || !unexplained)
+  // The word model's guess (rule "model") is weaker than what the site does: behaviour reads
+  // the site even when the guess is a throttle signal.
+  const bool guessed = v.rule == "model";
+  if (v.hard || v.action == Action::kNone || (classify::is_throttle(v.action) && !guessed) ||
+      !unexplained)
     return Outage::kNone;
   if (!before_work) {
     // A message refused on a working connection, words explaining nothing: one is the message's
