@@ -580,6 +580,17 @@ class Timeouts(ServerCase):
         self.assertTrue(c.closed())
 
 
+def trickle(c, data):
+    """Sends data a byte every 0.2 s (bounded by its length) until the server says something."""
+    for i in range(len(data)):
+        try:
+            c.sock.sendall(data[i:i + 1])
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        if select.select([c.sock], [], [], 0.2)[0]:
+            return
+
+
 class SlowClient(ServerCase):
     SMTP = {"command_timeout": "1s"}
 
@@ -588,15 +599,7 @@ class SlowClient(ServerCase):
         bounds the whole command, so the session ends after about a second, not after the
         minute of trickling the client would go on for."""
         c = self.connect()
-        line = b"NOOP " + b"x" * 300
-        for i in range(len(line)):
-            try:
-                c.sock.sendall(line[i:i + 1])
-            except (BrokenPipeError, ConnectionResetError):
-                break
-            ready, _, _ = select.select([c.sock], [], [], 0.2)
-            if ready:
-                break
+        trickle(c, b"NOOP " + b"x" * 300)
         c.expect(421, "4.4.2", "timeout exceeded")
         self.assertTrue(c.closed())
 
@@ -609,14 +612,7 @@ class SlowData(ServerCase):
         c.check("MAIL FROM:<a@example.org>", 250)
         c.check("RCPT TO:<b@example.net>", 250)
         c.check("DATA", 354)
-        content = b"Subject: slow\r\n\r\n" + b"x" * 300
-        for i in range(len(content)):
-            try:
-                c.sock.sendall(content[i:i + 1])
-            except (BrokenPipeError, ConnectionResetError):
-                break
-            if select.select([c.sock], [], [], 0.2)[0]:
-                break
+        trickle(c, b"Subject: slow\r\n\r\n" + b"x" * 300)
         c.expect(421, "4.4.2", "timeout exceeded")
         self.assertTrue(c.closed())
 
