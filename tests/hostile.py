@@ -10,7 +10,7 @@ Modes (what happens on every connection):
   trickle         a banner that never ends: "220-" continuation lines, one byte every 0.2 s
   huge-line       a banner of one 10 MB line without an end
   many-lines      well-behaved until RCPT, then a 256-line 550 reply of 4,000-octet lines
-  garbage         binary noise instead of a banner
+  garbage         binary noise instead of a banner (a 3,000-octet line with a bare LF first)
   reset-data      accepts MAIL, RCPT and DATA, reads a little of the message, resets (RST)
   data-250        answers DATA with 250 (not 354), and the rest with 250 too
   tls-fail        offers STARTTLS, says 220 to it, then sends noise instead of a handshake
@@ -165,7 +165,10 @@ class Hostile:
                                  {"RCPT": reply, "DATA": b"554 5.5.1 no valid recipients\r\n"})
 
     async def _garbage(self, reader, writer):
-        noise = os.urandom(1024 * 1024)
+        # A 3,000-octet binary "line" ending in a bare LF first (a parser quoting what it could
+        # not read must not carry all of it into logs), then 1 MB of noise.
+        line = bytes(b for b in os.urandom(4000) if b not in (10, 13))[:3000] + b"\n"
+        noise = line + os.urandom(1024 * 1024)
         writer.write(noise)
         await writer.drain()
         await self._until_eof(reader)

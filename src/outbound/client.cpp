@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/text.h"
+#include "core/utf8.h"
 #include "net/stream.h"
 #include "smtp/data_codec.h"
 #include "smtp/reply_parser.h"
@@ -52,8 +53,10 @@ constexpr size_t kKeptReplyText = 2048;
 // The body is dot-stuffed and written this much at a time.
 constexpr size_t kBodyPiece = 64 * 1024;
 
+// A reply sluice writes itself (a lost connection, a refusal it decides): bounded like a
+// receiver's, whatever error text went into it.
 Reply synthesized(uint16_t code, std::string_view enhanced, std::string text) {
-  return Reply::make(code, enhanced, text);
+  return Reply::make(code, enhanced, text).bounded(kKeptReplyText);
 }
 
 std::string notify_param(uint8_t bits) {
@@ -197,7 +200,8 @@ class Connection {
           if (whole) co_return std::move(**r);
           co_return (*r)->bounded(kKeptReplyText);
         }
-        last_error_ = "protocol error: " + r->error().detail;
+        // The detail may quote what the receiver sent (garbage, a 10 MB line): a little of it.
+        last_error_ = "protocol error: " + std::string(utf8_prefix(r->error().detail, 200));
         broken_ = true;
         co_return std::nullopt;
       }
