@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "core/text.h"
+
 namespace sluice::classify {
 namespace {
 
@@ -102,9 +104,7 @@ Result<WordModel> WordModel::parse(std::string_view text, const std::string& nam
   WordModel m;
   size_t line_no = 0;
   while (!text.empty()) {
-    const size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    std::string_view line = take_line(text);
     ++line_no;
     if (line.empty() || line.front() == '#') continue;
     const size_t t1 = line.find('\t');

@@ -66,4 +66,11 @@ std::string printable(std::string_view s) {
   return out;
 }
 
+std::string_view take_line(std::string_view& text) {
+  const size_t nl = text.find('\n');
+  const std::string_view line = text.substr(0, nl);
+  text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+  return line;
+}
+
 }  // namespace sluice

@@ -32,6 +32,10 @@ constexpr char ascii_upper(char c) {
 }
 
 bool iequals(std::string_view a, std::string_view b);
+
+// Takes the next line (up to, not including, '\n') off the front of `text`; for data files read
+// line by line. Precondition: !text.empty().
+std::string_view take_line(std::string_view& text);
 bool istarts_with(std::string_view s, std::string_view prefix);
 std::string to_lower(std::string_view s);
 std::string to_upper(std::string_view s);

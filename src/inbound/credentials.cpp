@@ -36,9 +36,7 @@ Result<std::shared_ptr<const Credentials>> Credentials::parse(std::string_view t
   auto c = std::make_shared<Credentials>();
   size_t line_no = 0;
   while (!text.empty()) {
-    const size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    std::string_view line = take_line(text);
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     line = trim(line);
