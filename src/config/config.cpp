@@ -289,10 +289,12 @@ void read_sections(const toml::table& root, const std::string& file, Config& c,
   log.finish();
 
   read_delivery_sections(root, file, c, errors, section);
+  read_egress_sections(root, file, c, errors);
 
   static constexpr std::string_view kSections[] = {"server", "smtp",    "http",     "spool",
                                                    "log",    "queue",   "delivery", "dns",
-                                                   "route",  "shaping", "classify"};
+                                                   "route",  "shaping", "classify", "source",
+                                                   "pool",   "tenant",  "egress"};
   for (const auto& [k, v] : root) {
     bool known = false;
     for (auto s : kSections) known = known || k.str() == s;

@@ -178,6 +178,42 @@ struct ClassifyConfig {
                       // compiled in
 };
 
+// Egress (doc/config.md, "Egress"): where mail leaves from. A source is a local address with
+// its EHLO name; a pool is a weighted set of sources; a tenant sends through one pool.
+struct EgressSource {
+  std::string name;
+  std::string address;  // bind outbound connections here; "" = the system's choice
+  std::string ehlo;     // "" = [delivery] helo_name, else server.hostname
+  friend bool operator==(const EgressSource&, const EgressSource&) = default;
+};
+
+struct EgressPool {
+  std::string name;
+  std::vector<std::pair<std::string, uint32_t>> sources;  // source name, weight (>= 1)
+  friend bool operator==(const EgressPool&, const EgressPool&) = default;
+};
+
+struct Tenant {
+  std::string name;
+  std::string pool = "default";
+  std::vector<std::string> users;  // SMTP AUTH logins that send as this tenant (its own name too)
+  friend bool operator==(const Tenant&, const Tenant&) = default;
+};
+
+struct EgressConfig {
+  // Never empty after loading: without [source.*] there is one source "default" (the [delivery]
+  // source_ip and helo_name) and one pool "default" holding it; with sources but no
+  // [pool.default], "default" holds every source with weight 1.
+  std::map<std::string, EgressSource> sources;
+  std::map<std::string, EgressPool> pools;
+  std::map<std::string, Tenant> tenants;
+  // Headers that tag a message at injection, removed before it is spooled.
+  std::string tenant_header = "X-Tenant";
+  std::string campaign_header = "X-Campaign";
+  // The tenant an authenticated login sends as ("" when none names it).
+  std::string tenant_of_user(std::string_view login) const;
+};
+
 struct Config {
   std::string source;  // the file it was loaded from ("" for defaults)
   ServerConfig server;
@@ -191,6 +227,7 @@ struct Config {
   ClassifyConfig classify;
   DnsConfig dns;
   std::map<std::string, Route> routes;  // lower-case domain -> route
+  EgressConfig egress;
 };
 
 struct ConfigError {

@@ -28,6 +28,11 @@ std::optional<toml::table> parse_toml(std::string_view text, const std::string& 
 // error is "NAME:LINE: description".
 Result<toml::table> parse_toml_data(std::string_view text, const std::string& name);
 
+// [source.*], [pool.*], [tenant.*] and [egress] into c.egress (src/config/egress.cpp); after
+// [delivery], whose source_ip and helo_name make the implicit default source.
+void read_egress_sections(const toml::table& root, const std::string& file, Config& c,
+                          std::vector<ConfigError>& errors);
+
 class Section {
  public:
   // `table` may be null (section absent: every field keeps its default).

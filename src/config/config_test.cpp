@@ -199,5 +199,106 @@ TEST(Config, MissingFile) {
   EXPECT_EQ(r.error()[0].str(), "/nonexistent/sluice.toml: cannot open the configuration file");
 }
 
+TEST(Config, WithoutSourcesOneDefaultSourceAndPoolKeepOldConfigsWorking) {
+  auto r = load_config_text("[delivery]\nsource_ip = \"127.0.0.9\"\nhelo_name = \"mx.test\"\n",
+                            "t.toml");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->egress.sources.size(), 1u);
+  EXPECT_EQ(r->egress.sources.at("default"), (EgressSource{"default", "127.0.0.9", "mx.test"}));
+  ASSERT_EQ(r->egress.pools.size(), 1u);
+  EXPECT_EQ(r->egress.pools.at("default").sources,
+            (std::vector<std::pair<std::string, uint32_t>>{{"default", 1}}));
+}
+
+TEST(Config, SourcesPoolsAndTenants) {
+  auto r = load_config_text(R"(
+[source.ip1]
+address = "127.0.0.2"
+ehlo = "mta1.example.test"
+
+[source.ip2]
+address = "127.0.0.3"
+warmup = "none"
+
+[source.ip3]
+address = "127.0.0.4"
+
+[pool.default]
+sources = { ip1 = 1, ip2 = 3 }
+
+[pool.dedicated]
+sources = ["ip3"]
+
+[tenant.acme]
+pool = "default"
+
+[tenant.bigco]
+pool = "dedicated"
+users = ["bigco-smtp", "bigco-api"]
+)",
+                            "t.toml");
+  ASSERT_TRUE(r.ok()) << r.error()[0].str();
+  const EgressConfig& e = r->egress;
+  EXPECT_EQ(e.sources.size(), 3u);
+  EXPECT_EQ(e.sources.at("ip1").ehlo, "mta1.example.test");
+  EXPECT_EQ(e.pools.at("default").sources,
+            (std::vector<std::pair<std::string, uint32_t>>{{"ip1", 1}, {"ip2", 3}}));
+  EXPECT_EQ(e.pools.at("dedicated").sources,
+            (std::vector<std::pair<std::string, uint32_t>>{{"ip3", 1}}));
+  EXPECT_EQ(e.tenant_of_user("acme"), "acme");
+  EXPECT_EQ(e.tenant_of_user("bigco-api"), "bigco");
+  EXPECT_EQ(e.tenant_of_user("stranger"), "");
+  EXPECT_EQ(e.tenant_header, "X-Tenant");
+}
+
+TEST(Config, SourcesWithoutPoolDefaultMakeOneOfThemAll) {
+  auto r = load_config_text(
+      "[source.a]\naddress = \"127.0.0.2\"\n[source.b]\naddress = \"127.0.0.3\"\n", "t.toml");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->egress.pools.at("default").sources,
+            (std::vector<std::pair<std::string, uint32_t>>{{"a", 1}, {"b", 1}}));
+}
+
+TEST(Config, EgressMistakesNameTheLine) {
+  auto errors = errors_of(R"(
+[delivery]
+source_ip = "127.0.0.5"
+[source.a]
+address = "not an address"
+[source.b]
+ehlo = "x"
+[source.c]
+address = "127.0.0.2"
+warmup = "default"
+[source.d]
+address = "127.0.0.2"
+[pool.p]
+sources = { a = 0, nope = 1 }
+[tenant.t]
+pool = "missing"
+)");
+  std::string all;
+  for (const auto& e : errors) all += e.str() + "\n";
+  EXPECT_NE(all.find("test.toml:3:13: delivery.source_ip: [source.NAME] tables are configured"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("test.toml:5:11: source.a.address: expected an IPv4"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("source.b.address: a source needs an address"), std::string::npos) << all;
+  EXPECT_NE(all.find("test.toml:10:10: source.c.warmup: warm-up schedules are not built yet"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("test.toml:12:11: source.d.address: source c has this address already"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("pool.p.sources: the weight of a must be a whole number 1..1000"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("pool.p.sources: no [source.nope] is configured"), std::string::npos) << all;
+  EXPECT_NE(all.find("test.toml:16:8: tenant.t.pool: no [pool.missing] is configured"),
+            std::string::npos)
+      << all;
+}
+
 }  // namespace
 }  // namespace sluice::config

@@ -1,0 +1,180 @@
+// [source.NAME], [pool.NAME], [tenant.NAME] and [egress]: where mail leaves from.
+#include <arpa/inet.h>
+
+#include <algorithm>
+
+#include "config/config_reader.h"
+
+namespace sluice::config {
+namespace {
+
+std::optional<std::string> check_address(std::string_view s) {
+  unsigned char buf[16];
+  const std::string a(s);
+  if (inet_pton(AF_INET, a.c_str(), buf) == 1 || inet_pton(AF_INET6, a.c_str(), buf) == 1)
+    return std::nullopt;
+  return "expected an IPv4 or IPv6 address of this machine, such as \"127.0.0.2\"";
+}
+
+// The tables of a kind ([source.a], [source.b]): name -> table, each error named.
+template <class Fn>
+void each_table(const toml::table& root, const char* kind, const std::string& file,
+                std::vector<ConfigError>& errors, Fn fn) {
+  const toml::node* list = root.get(kind);
+  if (!list) return;
+  if (!list->is_table()) {
+    errors.push_back({file, list->source().begin.line, list->source().begin.column, kind,
+                      std::string("expected tables [") + kind + ".NAME]"});
+    return;
+  }
+  for (const auto& [name, node] : *list->as_table()) {
+    const std::string key = std::string(kind) + "." + std::string(name.str());
+    if (!node.is_table()) {
+      errors.push_back(
+          {file, node.source().begin.line, node.source().begin.column, key, "expected a table"});
+      continue;
+    }
+    fn(std::string(name.str()), key, *node.as_table(), node);
+  }
+}
+
+void read_pool_sources(const toml::node& n, const std::string& key, const std::string& file,
+                       EgressPool& pool, std::vector<ConfigError>& errors) {
+  auto fail = [&](const toml::node& at, std::string message) {
+    errors.push_back({file, at.source().begin.line, at.source().begin.column, key + ".sources",
+                      std::move(message)});
+  };
+  if (const toml::array* list = n.as_array()) {  // ["ip1", "ip2"]: weight 1 each
+    for (const auto& e : *list) {
+      if (!e.is_string()) return fail(e, "expected source names, or { NAME = WEIGHT, ... }");
+      pool.sources.emplace_back(e.as_string()->get(), 1);
+    }
+    return;
+  }
+  const toml::table* t = n.as_table();
+  if (!t) return fail(n, "expected { NAME = WEIGHT, ... } or [\"NAME\", ...]");
+  for (const auto& [name, w] : *t) {
+    const auto weight = w.value<int64_t>();
+    if (!weight || *weight < 1 || *weight > 1000) {
+      fail(w, "the weight of " + std::string(name.str()) + " must be a whole number 1..1000");
+      continue;
+    }
+    pool.sources.emplace_back(std::string(name.str()), static_cast<uint32_t>(*weight));
+  }
+}
+
+}  // namespace
+
+void read_egress_sections(const toml::table& root, const std::string& file, Config& c,
+                          std::vector<ConfigError>& errors) {
+  EgressConfig& e = c.egress;
+  each_table(root, "source", file, errors,
+             [&](const std::string& name, const std::string& key, const toml::table& t,
+                 const toml::node&) {
+               EgressSource s;
+               s.name = name;
+               Section sec(&t, key, file, &errors);
+               sec.parsed<std::string>("address", s.address,
+                                       [](std::string_view v, std::string& out) {
+                                         if (auto err = check_address(v)) return err;
+                                         out = std::string(v);
+                                         return std::optional<std::string>();
+                                       });
+               if (!t.get("address")) sec.fail("address", "a source needs an address");
+               sec.string("ehlo", s.ehlo, /*allow_empty=*/true);
+               // Warm-up schedules are the next part of egress; a key that would be silently
+               // ignored is refused instead.
+               if (t.get("warmup")) {
+                 sec.known("warmup");
+                 std::string w;
+                 if (auto v = t.get("warmup")->value<std::string>()) w = *v;
+                 if (w != "none")
+                   sec.fail("warmup", "warm-up schedules are not built yet: remove the key, or "
+                                      "write warmup = \"none\"");
+               }
+               sec.finish();
+               e.sources[name] = std::move(s);
+             });
+  each_table(root, "pool", file, errors,
+             [&](const std::string& name, const std::string& key, const toml::table& t,
+                 const toml::node& node) {
+               EgressPool p;
+               p.name = name;
+               Section sec(&t, key, file, &errors);
+               sec.known("sources");
+               if (const toml::node* list = t.get("sources"))
+                 read_pool_sources(*list, key, file, p, errors);
+               if (p.sources.empty()) {
+                 errors.push_back({file, node.source().begin.line, node.source().begin.column,
+                                   key + ".sources", "a pool needs at least one source"});
+               }
+               for (const auto& [src, _] : p.sources) {
+                 if (!e.sources.count(src))
+                   sec.fail("sources", "no [source." + src + "] is configured");
+               }
+               sec.finish();
+               e.pools[name] = std::move(p);
+             });
+  each_table(root, "tenant", file, errors,
+             [&](const std::string& name, const std::string& key, const toml::table& t,
+                 const toml::node&) {
+               Tenant tn;
+               tn.name = name;
+               Section sec(&t, key, file, &errors);
+               sec.string("pool", tn.pool);
+               sec.strings("users", tn.users, [](std::string_view) { return std::nullopt; });
+               sec.finish();
+               e.tenants[name] = std::move(tn);
+             });
+  Section eg(root.get("egress") ? root.get("egress")->as_table() : nullptr, "egress", file,
+             &errors);
+  eg.string("tenant_header", e.tenant_header, /*allow_empty=*/true);
+  eg.string("campaign_header", e.campaign_header, /*allow_empty=*/true);
+  eg.finish();
+
+  const toml::node* delivery_ip = root.at_path("delivery.source_ip").node();
+  if (e.sources.empty()) {
+    // The configuration before pools: one implicit source and pool, both "default".
+    e.sources["default"] = EgressSource{"default", c.delivery.source_ip, c.delivery.helo_name};
+  } else if (delivery_ip) {
+    errors.push_back({file, delivery_ip->source().begin.line, delivery_ip->source().begin.column,
+                      "delivery.source_ip",
+                      "[source.NAME] tables are configured: give this address a [source.NAME] "
+                      "of its own (address = ...) instead"});
+  }
+  if (!e.pools.count("default")) {
+    EgressPool all{"default", {}};
+    for (const auto& [name, _] : e.sources) all.sources.emplace_back(name, 1);
+    e.pools["default"] = std::move(all);
+  }
+  for (const auto& [name, t] : e.tenants) {
+    if (!e.pools.count(t.pool)) {
+      const toml::node* at = root.at_path("tenant." + name + ".pool").node();
+      errors.push_back({file, at ? at->source().begin.line : 0, at ? at->source().begin.column : 0,
+                        "tenant." + name + ".pool", "no [pool." + t.pool + "] is configured"});
+    }
+  }
+  // Receivers count connections per address: two sources on one address would each be allowed
+  // the receiver's whole limit.
+  std::map<std::string, std::string> by_address;
+  for (const auto& [name, s] : e.sources) {
+    auto [it, fresh] = by_address.emplace(s.address, name);
+    if (!fresh) {
+      const toml::node* at = root.at_path("source." + name + ".address").node();
+      errors.push_back({file, at ? at->source().begin.line : 0, at ? at->source().begin.column : 0,
+                        "source." + name + ".address",
+                        "source " + it->second + " has this address already"});
+    }
+  }
+}
+
+std::string EgressConfig::tenant_of_user(std::string_view login) const {
+  if (login.empty()) return {};
+  for (const auto& [name, t] : tenants) {
+    if (name == login || std::find(t.users.begin(), t.users.end(), login) != t.users.end())
+      return name;
+  }
+  return {};
+}
+
+}  // namespace sluice::config
