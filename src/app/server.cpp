@@ -199,6 +199,7 @@ Status Server::Impl::start() {
   mo.max_in_flight = cfg.queue.max_in_flight;
   mo.delivery = cfg.delivery;
   mo.shaping = cfg.shaping;
+  mo.egress = cfg.egress;
   mo.classifier = cfg.classify.rules.empty() ? &classify::Classifier::builtin() : &classifier;
   mo.hostname = cfg.server.hostname;
   manager = std::make_unique<queue::Manager>(ioc, mo, *spool, *resolver, *log, cc);

@@ -74,22 +74,22 @@ std::string notify_param(uint8_t bits) {
 
 class Connection {
  public:
-  Connection(const ClientContext& ctx, Destination dest)
-      : ctx_(ctx), cfg_(ctx.delivery), dest_(std::move(dest)) {}
+  Connection(const ClientContext& ctx, Destination dest, std::string lane)
+      : ctx_(ctx), cfg_(ctx.delivery), dest_(std::move(dest)), lane_(std::move(lane)) {}
 
   asio::awaitable<void> run(Job first) {
     Job job = std::move(first);
     const bool ok1 = co_await open(job);
     if (!ok1) {
-      ctx_.source->connection_closed(dest_.site, false);
+      ctx_.source->connection_closed(lane_, false);
       co_return;
     }
-    ctx_.source->connection_established(dest_.site);
+    ctx_.source->connection_established(lane_);
     for (;;) {
       co_await transaction(job);
       ++transactions_;
       if (broken_) break;
-      auto next = co_await ctx_.source->next_job(dest_.site, transactions_);
+      auto next = co_await ctx_.source->next_job(lane_, transactions_);
       if (!next) break;
       job = std::move(*next);
     }
@@ -99,7 +99,7 @@ class Connection {
       if (sent) (void)co_await read_reply(cfg_.command_timeout);
     }
     if (stream_) stream_->close();
-    ctx_.source->connection_closed(dest_.site, true);
+    ctx_.source->connection_closed(lane_, true);
   }
 
  private:
@@ -559,6 +559,7 @@ class Connection {
   const ClientContext& ctx_;
   const config::DeliveryConfig& cfg_;
   Destination dest_;
+  const std::string lane_;  // how the JobSource knows this connection's shaping key
   std::unique_ptr<net::Stream> stream_;
   std::unique_ptr<smtp::ReplyParser> parser_ = std::make_unique<smtp::ReplyParser>();
   std::string buf_;
@@ -576,8 +577,9 @@ class Connection {
 
 }  // namespace
 
-asio::awaitable<void> run_connection(const ClientContext& ctx, Destination dest, Job first) {
-  Connection c(ctx, std::move(dest));
+asio::awaitable<void> run_connection(const ClientContext& ctx, Destination dest, Job first,
+                                     std::string lane) {
+  Connection c(ctx, std::move(dest), std::move(lane));
   co_await c.run(std::move(first));
 }
 

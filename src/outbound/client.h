@@ -34,17 +34,18 @@ namespace sluice::outbound {
 class JobSource {
  public:
   virtual ~JobSource() = default;
-  // The next job for a connection to `site` that has completed `done` transactions, or nullopt
-  // when it should close (nothing to do, or its deliveries are used up). May wait (message
-  // pacing). Completes on the caller's executor.
-  virtual boost::asio::awaitable<std::optional<Job>> next_job(const std::string& site,
+  // Connections name themselves by the `lane` they were started with (run_connection).
+  // The next job for a connection that has completed `done` transactions, or nullopt when it
+  // should close (nothing to do, or its deliveries are used up). May wait (message pacing).
+  // Completes on the caller's executor.
+  virtual boost::asio::awaitable<std::optional<Job>> next_job(const std::string& lane,
                                                               uint32_t done) = 0;
   // Results of a job. Thread-safe.
   virtual void report(JobReport report) = 0;
   // The connection works: banner, EHLO (and STARTTLS) accepted. Thread-safe.
-  virtual void connection_established(const std::string& site) = 0;
-  // The connection to `site` has closed; `established` as reported before. Thread-safe.
-  virtual void connection_closed(const std::string& site, bool established) = 0;
+  virtual void connection_established(const std::string& lane) = 0;
+  // The connection has closed; `established` as reported before. Thread-safe.
+  virtual void connection_closed(const std::string& lane, bool established) = 0;
 };
 
 struct ClientContext {
@@ -58,7 +59,9 @@ struct ClientContext {
   uint16_t own_port = 0;
 };
 
-// Runs one connection: delivers `first`, then whatever next_job() gives for the site.
-boost::asio::awaitable<void> run_connection(const ClientContext& ctx, Destination dest, Job first);
+// Runs one connection: delivers `first`, then whatever next_job() gives for the lane (the
+// JobSource's name for the connection's shaping key).
+boost::asio::awaitable<void> run_connection(const ClientContext& ctx, Destination dest, Job first,
+                                            std::string lane);
 
 }  // namespace sluice::outbound

@@ -8,18 +8,23 @@
 #include <cstdio>
 #include <map>
 
-#include "bounce/dsn.h"
 #include "core/json.h"
 #include "core/text.h"
-#include "net/post.h"
 #include "observe/event_log.h"
-#include "queue/manager_state.h"
+#include "queue/dispatcher.h"
+#include "queue/in_flight.h"
+#include "queue/reading.h"
 #include "spool/spool.h"
 
 namespace sluice::queue {
 namespace asio = boost::asio;
+using classify::Action;
 using outbound::Outcome;
 using outbound::RecipientResult;
+
+namespace {
+constexpr uint32_t kMaxRequeues = 10;  // uncharged returns to the ready queue per round
+}  // namespace
 
 Manager::Manager(asio::io_context& ioc, ManagerOptions options, spool::Spool& spool,
                  dns::Resolver& resolver, observe::EventLog& log, outbound::ClientContext client)
@@ -28,17 +33,25 @@ Manager::Manager(asio::io_context& ioc, ManagerOptions options, spool::Spool& sp
       spool_(spool),
       resolver_(resolver),
       log_(log),
-      client_([&] {
-        client.source = this;
-        return client;
-      }()),
       strand_(asio::make_strand(ioc)),
       timer_(strand_),
-      tick_timer_(strand_) {}
+      reader_(std::make_unique<ReplyReader>(options_.classifier)) {
+  client.source = this;
+  Dispatcher::Hooks hooks;
+  hooks.parked = [this](const JobRef& ref, const outbound::Job& job, int64_t until,
+                        const std::string& why) { on_parked(ref, job, until, why); };
+  hooks.failed = [this](outbound::JobReport r) { on_report(std::move(r)); };
+  dispatcher_ = std::make_unique<Dispatcher>(
+      ioc, strand_,
+      DispatcherOptions{options_.delivery, options_.shaping, options_.egress,
+                        options_.max_in_flight},
+      spool, log, std::move(client), std::move(hooks), [this] { return now_ms(); });
+}
 
 Manager::~Manager() = default;
 
 int64_t Manager::now_ms() const {
+  if (options_.clock) return options_.clock();
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -56,7 +69,7 @@ void Manager::recovered(spool::MessageId id, int64_t due_ms) {
 void Manager::begin() {
   asio::post(strand_, [this] {
     pull_due();
-    tick();
+    dispatcher_->tick();
   });
 }
 
@@ -91,11 +104,12 @@ void Manager::start(spool::MessageMeta meta) {
     by_domain[to_lower(addr.substr(at + 1))].push_back(i);
   }
   m->outstanding = by_domain.size();
+  m->pool = pool_for(meta);
   m->meta = std::move(meta);
   InFlight& ref = *m;
   in_flight_[id] = std::move(m);
   for (size_t i = 0; i < ref.results.size(); ++i) {
-    if (ref.results[i]) record(ref, *ref.results[i], "", "", "", "");
+    if (ref.results[i]) record(ref, *ref.results[i], "", "", Where{});
   }
   if (by_domain.empty()) return settle(id);
   for (auto& [domain, rcpts] : by_domain) {
@@ -128,13 +142,12 @@ void Manager::on_resolved(spool::MessageId id, const std::string& domain, std::v
     for (size_t i : rcpts) {
       m.results[i] = RecipientResult{i, e.permanent ? Outcome::kPermanent : Outcome::kTransient,
                                      outbound::Stage::kDns, e.reply};
-      record(m, *m.results[i], "", "", domain, "");
+      record(m, *m.results[i], "", "", Where{domain, "", "", "", m.pool});
     }
     if (--m.outstanding == 0) settle(id);
     return;
   }
-  Site& site = site_for(*result, domain);
-  const std::string& site_name = site.name;
+  SiteState& site = dispatcher_->site_for(*result, domain);
   const size_t per = options_.delivery.max_recipients_per_transaction;
   size_t jobs = 0;
   for (size_t start = 0; start < rcpts.size(); start += per) {
@@ -143,268 +156,184 @@ void Manager::on_resolved(spool::MessageId id, const std::string& domain, std::v
     job.meta = m.shared;
     job.recipients.assign(rcpts.begin() + start,
                           rcpts.begin() + std::min(rcpts.size(), start + per));
-    job.token = next_token_++;
-    jobs_[job.token] = JobRef{id, site_name};
-    site.ready.push_back(std::move(job));
+    dispatcher_->add(site, m.pool, id, std::move(job));
     ++jobs;
   }
   m.outstanding += jobs - 1;
-  keep_share(site);
-  open_connections(site);
+  dispatcher_->open(site, m.pool);
 }
 
-void Manager::record(InFlight& m, const RecipientResult& r, const std::string& remote_host,
-                     const std::string& remote_ip, const std::string& site,
-                     const std::string& provider, std::string_view category,
-                     std::string_view rule, bool charged) {
-  const char* event = r.outcome == Outcome::kDelivered   ? "Delivery"
-                      : r.outcome == Outcome::kTransient ? "TransientFailure"
-                                                         : "Bounce";
-  if (category.empty()) category = outbound::outcome_name(r.outcome);
-  JsonLine line;
-  line.timestamp()
-      .str("event", event)
-      .str("id", spool::format_id(m.meta.id))
-      .str("sender", m.meta.sender)
-      .str("recipient", m.meta.recipients[r.index].address)
-      .str("site", site)
-      .str("provider", provider)
-      .str("source_ip", options_.delivery.source_ip)
-      .str("remote_host", remote_host)
-      .str("remote_ip", remote_ip)
-      .str("stage", outbound::stage_name(r.stage))
-      .num("code", r.reply.code)
-      .str("enhanced", r.reply.enhanced ? r.reply.enhanced->str() : std::string())
-      .str("reply", r.reply.text())
-      .str("category", category)
-      .str("rule", rule)
-      .unum("attempt", m.meta.attempts + 1)
-      .boolean("charged", charged)
-      .num("received_ms", m.meta.received_ms);
-  log_.write(line.finish());
+std::string Manager::pool_for(const spool::MessageMeta& meta) const {
+  const auto& e = options_.egress;
+  if (!meta.pool.empty() && e.pools.count(meta.pool)) return meta.pool;
+  if (auto t = e.tenants.find(meta.tenant); t != e.tenants.end()) return t->second.pool;
+  return "default";
 }
 
-void Manager::settle(spool::MessageId id) {
-  auto it = in_flight_.find(id);
+Manager::Where Manager::where(const JobRef* ref, const Lane* lane) const {
+  Where w;
+  if (ref) {
+    w.site = ref->site;
+    w.pool = ref->pool;
+    if (SiteState* s = dispatcher_->site(ref->site)) w.provider = s->dest.provider;
+  }
+  if (lane) {
+    w.source = lane->source;
+    w.source_ip = lane->address;
+  }
+  return w;
+}
+
+void Manager::on_parked(const JobRef& ref, const outbound::Job& job, int64_t until_ms,
+                        const std::string& why) {
+  auto it = in_flight_.find(ref.message);
   if (it == in_flight_.end()) return;
-  std::unique_ptr<InFlight> m = std::move(it->second);
-  in_flight_.erase(it);
+  InFlight& m = *it->second;
+  for (size_t i : job.recipients) {
+    m.results[i] = RecipientResult{i, Outcome::kTransient, outbound::Stage::kConnect,
+                                   smtp::Reply::make(451, "4.7.0", "sluice: " + why)};
+    defer(m, i, until_ms);
+  }
+  if (--m.outstanding == 0) settle(ref.message);
+}
+
+asio::awaitable<std::optional<outbound::Job>> Manager::next_job(const std::string& lane,
+                                                                uint32_t done) {
+  return dispatcher_->next_job(lane, done);
+}
+
+void Manager::report(outbound::JobReport r) {
+  asio::post(strand_, [this, r = std::move(r)]() mutable { on_report(std::move(r)); });
+}
+
+void Manager::connection_established(const std::string& lane) {
+  asio::post(strand_, [this, lane] { dispatcher_->connection_established(lane); });
+}
+
+void Manager::connection_closed(const std::string& lane, bool established) {
+  asio::post(strand_, [this, lane, established] {
+    dispatcher_->connection_closed(lane, established);
+    maybe_stopped();
+  });
+}
+
+void Manager::on_report(outbound::JobReport r) {
+  JobRef* job = dispatcher_->job(r.token);
+  if (!job) return;
+  dispatcher_->release_body(r.token);  // the connection is done with the body
+  const JobRef ref = *job;
+  auto it = in_flight_.find(ref.message);
+  if (it == in_flight_.end()) {
+    dispatcher_->forget_job(r.token);
+    return;
+  }
+  InFlight& m = *it->second;
+  Lane* lane = dispatcher_->lane(ref.lane);
+  const Where at = where(&ref, lane);
   const int64_t now = now_ms();
-  std::vector<size_t> failed, retry;
-  bool charged = false;  // a retry that counts as an attempt (not only throttle deferrals)
-  int64_t deferred_to = now;
-  for (size_t i = 0; i < m->results.size(); ++i) {
-    const auto& r = m->results[i];
-    if (!r || r->outcome == Outcome::kTransient) {
-      retry.push_back(i);
-      if (m->defer_until[i] == 0)
-        charged = true;
-      else
-        deferred_to = std::max(deferred_to, m->defer_until[i]);
-    } else if (r->outcome == Outcome::kPermanent) {
-      failed.push_back(i);
-    }
-  }
-  // Throttle signals and greylisting do not charge an attempt: the message waits for the
-  // deferral (a little jitter spreads a suspended key's messages), its count unchanged.
-  const uint32_t attempts = charged ? m->meta.attempts + 1 : m->meta.attempts;
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  int64_t next_due = now;
-  bool expired = false;
-  if (!retry.empty() && charged) {
-    const auto next =
-        next_attempt_ms(options_.queue, m->meta.received_ms, attempts, now, unit(rng_));
-    expired = !next.has_value();
-    next_due = next.value_or(now);
-  } else if (!retry.empty()) {
-    const int64_t delay = deferred_to - now;
-    const int64_t end_of_life = m->meta.received_ms + options_.queue.max_age.count();
-    expired = deferred_to > end_of_life;
-    next_due = std::min(end_of_life, deferred_to + static_cast<int64_t>(
-                                                       static_cast<double>(delay) * 0.1 * unit(rng_)));
-  }
-  if (expired) {
-    for (size_t i : retry) {
-      log_.write(
-          JsonLine()
-              .timestamp()
-              .str("event", "Expiration")
-              .str("id", spool::format_id(id))
-              .str("sender", m->meta.sender)
-              .str("recipient", m->meta.recipients[i].address)
-              .unum("attempts", attempts)
-              .num("received_ms", m->meta.received_ms)
-              .str("last_reply", m->results[i] ? m->results[i]->reply.summary() : std::string())
-              .finish());
-    }
-  }
-  // What the spool keeps: the recipients still to try, or nothing. Scheduled only once that is
-  // durable: never retry from the old recipient list.
-  // The message with only some of its recipients, for its next attempt.
-  auto with = [&](const std::vector<size_t>& which, int64_t due) {
-    spool::MessageMeta meta = m->meta;
-    meta.recipients.clear();
-    for (size_t i : which) meta.recipients.push_back(m->meta.recipients[i]);
-    meta.attempts = attempts;
-    meta.next_due_ms = due;
-    return meta;
-  };
-  std::optional<spool::MessageMeta> keep;
-  if (!retry.empty() && !expired) keep = with(retry, next_due);
-  auto dispose = [this, id, keep = std::move(keep)]() mutable {
-    if (!keep) {
-      return write_until_done([this, id](auto done) { spool_.remove(id, done); }, id, "remove",
-                              nullptr);
-    }
-    store_and_schedule(std::move(*keep));
-  };
-  if ((!failed.empty() || expired) && !m->meta.sender.empty()) {
-    // The original goes only once its bounce is safely stored. If the DSN cannot be stored,
-    // the message keeps every recipient not delivered and is tried again later: refused
-    // recipients are refused again then, and their bounce goes that time.
-    std::vector<size_t> undelivered;
-    for (size_t i = 0; i < m->results.size(); ++i) {
-      if (!m->results[i] || m->results[i]->outcome != Outcome::kDelivered)
-        undelivered.push_back(i);
-    }
-    send_dsn(*m, failed, expired ? retry : std::vector<size_t>{},
-             [this, dispose = std::move(dispose),
-              again = with(undelivered, now + options_.queue.min_backoff.count())](
-                 bool stored) mutable {
-               if (stored) return dispose();
-               store_and_schedule(std::move(again));
-             });
-  } else {
-    dispose();
-  }
-  // Posted, not called: settle() runs inside report handling and parking, which must not see
-  // new messages (and new jobs) appear under them.
-  asio::post(strand_, [this] { pull_due(); });
-}
-
-std::function<void(const Status&)> Manager::spool_error_logger(spool::MessageId id,
-                                                               const char* what) {
-  return [this, id, what](const Status& st) {
-    if (st) return;
-    log_.write(JsonLine()
-                   .timestamp()
-                   .str("event", "SpoolError")
-                   .str("id", spool::format_id(id))
-                   .str("operation", what)
-                   .str("error", st.error().message)
-                   .finish());
-  };
-}
-
-void Manager::store_and_schedule(spool::MessageMeta meta) {
-  const spool::MessageId id = meta.id;
-  const int64_t due = meta.next_due_ms;
-  write_until_done([this, meta = std::move(meta)](auto done) { spool_.update(meta, done); }, id,
-                   "update", [this, id, due] { schedule(id, due); });
-}
-
-void Manager::schedule(spool::MessageId id, int64_t due) {
-  queue_.push(due, id);
-  scheduled_count_ = queue_.size();
-  arm_timer();
-}
-
-void Manager::write_until_done(SpoolWrite write, spool::MessageId id, const char* what,
-                               std::function<void()> then, int64_t backoff_ms) {
-  auto retry = write;  // the copy `write` hands over goes with the callback
-  write([this, retry = std::move(retry), id, what, then = std::move(then),
-         backoff_ms](const Status& st) mutable {
-    spool_error_logger(id, what)(st);
-    asio::post(strand_, [this, retry = std::move(retry), id, what, then = std::move(then),
-                         backoff_ms, ok = st.ok()]() mutable {
-      if (ok) {
-        if (then) then();
-        return;
-      }
-      if (stopping_) return;  // left on disk as it was; recovery takes it from there
-      // A full disk or an I/O error: the same write again, later.
-      auto timer = std::make_shared<asio::steady_timer>(strand_,
-                                                        std::chrono::milliseconds(backoff_ms));
-      timer->async_wait([this, timer, retry = std::move(retry), id, what, then = std::move(then),
-                         backoff_ms](const boost::system::error_code& ec) mutable {
-        if (ec || stopping_) return;
-        write_until_done(std::move(retry), id, what, std::move(then),
-                         std::min<int64_t>(backoff_ms * 2, kMaxSpoolRetryMs));
-      });
-    });
-  });
-}
-
-void Manager::persist_progress(const InFlight& m) {
-  spool::MessageMeta meta = m.meta;
-  meta.recipients.clear();
-  for (size_t i = 0; i < m.meta.recipients.size(); ++i) {
-    const auto& r = m.results[i];
-    if (r && r->outcome == Outcome::kDelivered) continue;
-    meta.recipients.push_back(m.meta.recipients[i]);
-  }
-  spool_.update(std::move(meta), spool_error_logger(m.meta.id, "update"));
-}
-
-void Manager::send_dsn(const InFlight& m, const std::vector<size_t>& failed,
-                       const std::vector<size_t>& expired, std::function<void(bool)> stored) {
-  bounce::DsnInput in;
-  in.original = &m.meta;
-  in.reporting_mta = options_.hostname;
-  in.now_ms = now_ms();
-  auto add = [&](size_t i, bool is_expired) {
-    const spool::Recipient& rc = m.meta.recipients[i];
-    if (!bounce::wants_failure_notice(rc.notify)) return;
-    const auto& r = m.results[i];
-    bounce::RecipientStatus s;
-    s.address = rc.address;
-    s.orcpt_type = rc.orcpt_type;
-    s.orcpt = rc.orcpt;
-    s.action = "failed";
-    s.remote_mta = m.remote[i];
-    if (is_expired) {
-      s.status = "4.4.7";
-      s.diagnostic =
-          "delivery time expired; last reply: " + (r ? r->reply.summary() : std::string("none"));
+  std::vector<size_t> again;  // recipients back to the ready queue, uncharged
+  bool signalled = false;
+  bool delivered_now = false;  // some recipient of this job was delivered
+  bool suspended = false;      // this report suspended the lane
+  for (auto& res : r.results) {
+    if (res.index >= m.results.size()) continue;
+    m.remote[res.index] = r.remote_host;
+    Reading reading;
+    if (lane) {
+      reading = reader_->read(*lane, res, r.transactions_before, at.provider, now);
+      if (reading.change)
+        dispatcher_->changed(*lane, *reading.change, res.reply.summary(),
+                             classify::category_name(reading.verdict.category), "site unavailable");
     } else {
-      s.status = r && r->reply.enhanced ? r->reply.enhanced->str() : "5.0.0";
-      s.diagnostic = r ? r->reply.summary() : std::string("550 5.0.0 failed");
+      static const classify::Classifier kCodeOnly;
+      classify::Input in;
+      in.stage = res.stage;
+      in.reply = &res.reply;
+      in.provider = at.provider;
+      reading.verdict = (options_.classifier ? *options_.classifier : kCodeOnly).classify(in);
     }
-    in.recipients.push_back(std::move(s));
-  };
-  for (size_t i : failed) add(i, false);
-  for (size_t i : expired) add(i, true);
-  if (in.recipients.empty()) return stored(true);  // nobody asked to be told
-  auto body = spool_.read_body(m.meta.id);
-  if (body) in.original_body = *body;
-
-  spool::MessageMeta dsn;
-  dsn.id = spool_.next_id();
-  dsn.received_ms = in.now_ms;
-  dsn.next_due_ms = in.now_ms;
-  dsn.sender = "";  // a DSN has the null sender: it never causes another DSN
-  dsn.recipients.push_back(spool::Recipient{m.meta.sender, 0, "", ""});
-  dsn.body_type = spool::BodyType::k8BitMime;
-  dsn.smtputf8 = m.meta.smtputf8;
-  dsn.helo = options_.hostname;
-  spool::Body b;
-  b.prefix = "Message-ID: <" + spool::format_id(dsn.id) + "@" + options_.hostname + ">\r\n";
-  b.data = bounce::build_dsn(in);
-  log_.write(JsonLine()
-                 .timestamp()
-                 .str("event", "DsnQueued")
-                 .str("id", spool::format_id(dsn.id))
-                 .str("for_id", spool::format_id(m.meta.id))
-                 .str("recipient", m.meta.sender)
-                 .unum("reported", in.recipients.size())
-                 .finish());
-  spool_.store(dsn, std::move(b), [this, dsn, stored = std::move(stored)](const Status& st) {
-    spool_error_logger(dsn.id, "store DSN")(st);
-    asio::post(strand_, [this, dsn, stored, ok = st.ok()] {
-      if (ok) accept(dsn);
-      stored(ok);
-    });
-  });
+    const classify::Verdict& v = reading.verdict;
+    const auto category = classify::category_name(v.category);
+    const bool too_old = now - m.meta.received_ms >= options_.queue.max_age.count();
+    if (v.action == Action::kNone) {
+      res.outcome = Outcome::kDelivered;
+      delivered_now = true;
+      if (lane) ReplyReader::delivered(*lane, now);
+    } else if (reading.outage != Outage::kNone) {
+      // A dead destination: the lane is held (one probe on a backoff) and its messages wait
+      // for it, or go through the pool's other sources. One attempt is counted per outage, to
+      // the message that found it; the others wait uncharged; expiry still applies.
+      res.outcome = Outcome::kTransient;
+      if (!too_old && m.requeues < kMaxRequeues) {
+        const bool found_it = reading.outage == Outage::kBegins;
+        record(m, res, r.remote_host, r.remote_ip, at, category, v.rule, found_it);
+        if (found_it) ++m.meta.attempts;  // persisted when the message is next settled
+        again.push_back(res.index);
+        continue;
+      }
+      m.defer_until[res.index] = 0;
+    } else if (!classify::is_throttle(v.action) || !lane) {
+      res.outcome = v.hard ? Outcome::kPermanent : Outcome::kTransient;
+    } else {
+      res.outcome = Outcome::kTransient;
+      if (!signalled) {
+        if (auto c = ReplyReader::apply(*lane, v, res, r.transactions_before, now)) {
+          dispatcher_->changed(*lane, *c, res.reply.summary(), category, v.rule);
+          suspended = v.action == Action::kSuspend;
+        }
+      }
+      signalled = true;
+      ++lane->throttled;
+      bool charged = false;
+      // A suspension holds the message until it ends, unless another source of its pool may
+      // still send to the site: then it goes back to the queue for that one.
+      const bool elsewhere =
+          v.action == Action::kSuspend && dispatcher_->other_lane_open(ref, *lane);
+      if (v.action == Action::kSuspend && !elsewhere) {
+        defer(m, res.index, lane->ctl->suspended_until_ms());
+        charged = m.defer_until[res.index] == 0;
+      } else if (v.action == Action::kGreylistRetry) {
+        defer(m, res.index, now + options_.shaping.tuning.greylist_retry.count());
+        charged = m.defer_until[res.index] == 0;
+      } else if (!too_old && m.requeues < kMaxRequeues) {
+        // reduce-* (or suspended here, open elsewhere): straight back to the ready queue.
+        record(m, res, r.remote_host, r.remote_ip, at, category, v.rule, false);
+        again.push_back(res.index);
+        continue;
+      } else {
+        // Past its lifetime, or thrown back too often in one round: this counts as an attempt
+        // (a receiver that keeps refusing must not keep a message cycling for ever).
+        m.defer_until[res.index] = 0;
+        charged = true;
+      }
+      record(m, res, r.remote_host, r.remote_ip, at, category, v.rule, charged);
+      m.results[res.index] = std::move(res);
+      continue;
+    }
+    record(m, res, r.remote_host, r.remote_ip, at, category, v.rule, true);
+    m.defer_until[res.index] = 0;
+    m.results[res.index] = std::move(res);
+  }
+  if (lane) ReplyReader::trim(*lane, now);
+  // Recipients delivered while others of the message are still to go are written down now.
+  if (delivered_now && (m.outstanding > 1 || !again.empty())) persist_progress(m);
+  SiteState* site = dispatcher_->site(ref.site);
+  if (!again.empty() && site && !stopping_) {
+    ++m.requeues;
+    outbound::Job back;
+    back.meta = m.shared;
+    back.recipients = std::move(again);
+    dispatcher_->requeue(r.token, std::move(back));
+    if (suspended) dispatcher_->reopen(*site);
+    return;
+  }
+  dispatcher_->forget_job(r.token);
+  if (!again.empty()) {  // stopping, or the site is gone: retried from the spool
+    for (size_t i : again) defer(m, i, now);
+  }
+  // A suspended lane's queues go to the pool's other sources, or park (dispatcher).
+  if (suspended && site) dispatcher_->reopen(*site);
+  if (--m.outstanding == 0) settle(ref.message);
 }
 
 void Manager::arm_timer() {
@@ -437,19 +366,57 @@ void Manager::stop(std::function<void()> done) {
     stopping_ = true;
     on_stopped_ = std::move(done);
     timer_.cancel();
-    tick_timer_.cancel();
-    for (auto& [name, site] : sites_) {
-      if (site->wake) site->wake->cancel();
-    }
+    dispatcher_->stop();
     maybe_stopped();
   });
 }
 
 void Manager::maybe_stopped() {
-  if (!stopping_ || connections_ > 0 || !on_stopped_) return;
+  if (!stopping_ || dispatcher_->connections() > 0 || !on_stopped_) return;
   auto done = std::move(on_stopped_);
   on_stopped_ = nullptr;
   done();
+}
+
+void Manager::sites_json(std::function<void(std::string)> done) {
+  asio::post(strand_, [this, done = std::move(done)] { done(dispatcher_->lanes_json()); });
+}
+
+void Manager::message_json(const spool::MessageMeta& meta, std::function<void(std::string)> done) {
+  std::vector<std::string> domains;
+  for (const auto& r : meta.recipients) {
+    const size_t at = r.address.rfind('@');
+    std::string d = at == std::string::npos ? std::string() : to_lower(r.address.substr(at + 1));
+    if (!d.empty() && std::find(domains.begin(), domains.end(), d) == domains.end())
+      domains.push_back(std::move(d));
+  }
+  asio::post(strand_, [this, id = meta.id, domains = std::move(domains), done = std::move(done)] {
+    JsonLine j;
+    auto it = in_flight_.find(id);
+    j.str("state", it != in_flight_.end() ? "in-flight" : "scheduled");
+    if (it != in_flight_.end()) {
+      std::string jobs = "[";
+      for (const JobRef* ref : dispatcher_->jobs_of(id)) {
+        if (jobs.size() > 1) jobs.push_back(',');
+        append_json_string(jobs, ref->site);
+      }
+      jobs.push_back(']');
+      j.unum("outstanding", it->second->outstanding)
+          .str("pool", it->second->pool)
+          .raw("job_sites", jobs);
+    }
+    // Each recipient domain's site, as far as this server has met it.
+    std::string sites = "[";
+    for (const auto& d : domains) {
+      if (sites.size() > 1) sites.push_back(',');
+      sites += dispatcher_->domain_json(d);
+    }
+    sites.push_back(']');
+    j.raw("domains", sites);
+    std::string out = j.finish();
+    out.pop_back();
+    done(std::move(out));
+  });
 }
 
 }  // namespace sluice::queue

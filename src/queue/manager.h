@@ -1,17 +1,18 @@
 // The queue manager (Postfix's qmgr): takes every accepted or recovered message, keeps deferred
-// ones in the scheduled queue, resolves each recipient domain to a site, puts one job per
-// (message, domain, transaction) in that site's ready queue, opens connections to the site as
-// its shaping key allows (src/shaping: connection limit, hold, suspension, connection and
-// message rate, deliveries per connection) and feeds them jobs, classifies every reply
-// (src/classify) and acts on the verdict: throttle signals adapt the key and put the message
-// back in the ready queue (or park it until a suspension ends) without charging an attempt;
-// greylisting delays only that message. Each message is settled when all its jobs have
-// reported: delivered recipients leave the spool, permanent failures and expired recipients
-// get a DSN (never for the null sender), the rest is retried with exponential backoff. A fresh
-// message that is due goes straight to work (no timer tick).
+// ones in the scheduled queue, resolves each recipient domain to a site, hands the dispatcher
+// one job per (message, domain, transaction) for the message's pool, reads every reply
+// (src/queue/reading.h) and acts on the verdict: throttle signals adapt the lane (the shaping
+// key (source, site)) and put the message back in its ready queue (or park it until a
+// suspension ends) without charging an attempt; greylisting delays only that message. Each
+// message is settled when all its jobs have reported: delivered recipients leave the spool,
+// permanent failures and expired recipients get a DSN (never for the null sender), the rest is
+// retried with exponential backoff. A fresh message that is due goes straight to work.
 //
-// Files: manager.cpp (intake, scheduling, settling), manager_sites.cpp (sites, connections,
-// replies and shaping).
+// The journey through it, one file each:
+//   manager.cpp     intake, scheduling, resolution, reports and their verdicts;
+//   settle.cpp      a message's end of round: what the spool keeps, retries, DSNs;
+//   dispatcher.cpp  sites, ready queues per pool, lanes per source, connections (dispatcher.h);
+//   reading.cpp     classification plus behaviour, and signals applied to a lane (reading.h).
 //
 // At most max_in_flight messages are being worked on at once; the rest wait in the scheduled
 // queue (16 bytes each in memory; metadata is read back from the spool when due).
@@ -38,7 +39,6 @@
 #include "outbound/client.h"
 #include "queue/intake.h"
 #include "queue/schedule.h"
-#include "shaping/controller.h"
 
 namespace sluice::spool {
 class Spool;
@@ -54,9 +54,17 @@ struct ManagerOptions {
   config::DeliveryConfig delivery;
   config::ShapingConfig shaping;
   const classify::Classifier* classifier = nullptr;  // null: the code-based fallback
-  std::string hostname;                              // DSN Reporting-MTA and From
+  config::EgressConfig egress;  // sources, pools, tenants (never empty: see EgressConfig)
+  std::string hostname;         // DSN Reporting-MTA and From
   size_t max_in_flight = 10'000;
+  // The time (Unix ms); the system clock when unset.
+  std::function<int64_t()> clock;
 };
+
+class Dispatcher;
+class ReplyReader;
+struct JobRef;
+struct Lane;
 
 class Manager final : public Intake, public outbound::JobSource {
  public:
@@ -74,13 +82,13 @@ class Manager final : public Intake, public outbound::JobSource {
   void begin();
 
   // JobSource (connections call these).
-  boost::asio::awaitable<std::optional<outbound::Job>> next_job(const std::string& site,
+  boost::asio::awaitable<std::optional<outbound::Job>> next_job(const std::string& lane,
                                                                 uint32_t done) override;
   void report(outbound::JobReport report) override;
-  void connection_established(const std::string& site) override;
-  void connection_closed(const std::string& site, bool established) override;
+  void connection_established(const std::string& lane) override;
+  void connection_closed(const std::string& lane, bool established) override;
 
-  // Every shaping key's configured and learned limits, open connections, last signal and
+  // Every lane's (shaping key's) configured and learned limits, open connections, last signal and
   // suspension, as a JSON array (the admin API); `done` runs on the manager's strand.
   void sites_json(std::function<void(std::string)> done);
   // Where the queue has one (spooled) message and what holds it, as a JSON object: in flight
@@ -97,52 +105,28 @@ class Manager final : public Intake, public outbound::JobSource {
 
  private:
   struct InFlight;
-  struct Site;
 
   int64_t now_ms() const;
   void schedule_or_start(spool::MessageMeta meta);
   void start(spool::MessageMeta meta);
   void on_resolved(spool::MessageId id, const std::string& domain, std::vector<size_t> rcpts,
                    dns::ResolveResult result);
-  Site& site_for(const dns::Destination& d, const std::string& domain);
-  void open_connections(Site& site);
-  void wake_at(Site& site, int64_t at_ms);
-  void tick();
-  // Moves the site's ready jobs beyond the first `keep` to the scheduled queue until `until_ms`,
-  // uncharged.
-  void park(Site& site, int64_t until_ms, const std::string& why, size_t keep = 0);
-  struct Take {
-    std::optional<outbound::Job> job;
-    int64_t wait_ms = 0;  // message pacing: ask again after this long
-    int64_t idle_ms = 0;  // the key's idle_timeout: how long a connection may wait
-  };
-  Take take_next(const std::string& site, uint32_t done);
-  std::optional<outbound::Job> take_job(Site& site);
+  // The pool a message is sent through: its own tag, else its tenant's, else "default".
+  std::string pool_for(const spool::MessageMeta& meta) const;
   void on_report(outbound::JobReport r);
-  void apply_signal(Site& site, const classify::Verdict& v, const outbound::RecipientResult& r,
-                    uint32_t transactions_before);
-  // Whether a reply found the site unavailable (a dead destination), and if this reply is the
-  // one that found it (the outage's one charged attempt).
-  enum class Outage : uint8_t { kNone, kOngoing, kBegins };
-  // Reads what the receiver does where its words say nothing: a refusal before the connection
-  // worked becomes a connection-limit verdict (in `v`) while others to the site work, or marks
-  // the site unavailable (dead destination) when nothing works; refusals of messages that come
-  // in numbers become a rate-limit verdict.
-  Outage read_behaviour(Site& site, const outbound::RecipientResult& res,
-                        uint32_t transactions_before, uint32_t others_working,
-                        classify::Verdict& v);
-  void log_change(const Site& site, const shaping::Change& c, const std::string& reply = {},
-                  std::string_view category = {}, std::string_view rule = {});
-  void save_learned(const Site& site);
+  // A job the dispatcher handed back uncharged until `until_ms` (parked).
+  void on_parked(const JobRef& ref, const outbound::Job& job, int64_t until_ms,
+                 const std::string& why);
+  // Where a result came from, for its log record.
+  struct Where {
+    std::string site, provider, source, source_ip, pool;
+  };
+  Where where(const JobRef* ref, const Lane* lane) const;
   void defer(InFlight& m, size_t index, int64_t until_ms);
   void record(InFlight& m, const outbound::RecipientResult& r, const std::string& remote_host,
-              const std::string& remote_ip, const std::string& site, const std::string& provider,
-              std::string_view category = {}, std::string_view rule = {}, bool charged = true);
+              const std::string& remote_ip, const Where& at, std::string_view category = {},
+              std::string_view rule = {}, bool charged = true);
   void settle(spool::MessageId id);
-  // Opens connections for sites that waited under the global cap, in turn, while it allows.
-  void grant_slots();
-  // Parks what a site holds in memory beyond its share (a quarter) of the messages in flight.
-  void keep_share(Site& site);
   // Writes the message's recipients less those delivered so far, while other jobs of it are
   // still out: a message to several sites, one of them slow or held, must not be sent again
   // after a crash to the recipients that already took it. (Refused ones stay until settle()
@@ -172,25 +156,14 @@ class Manager final : public Intake, public outbound::JobSource {
   spool::Spool& spool_;
   dns::Resolver& resolver_;
   observe::EventLog& log_;
-  const outbound::ClientContext client_;
 
   // Owned by strand_.
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer timer_;
   ScheduledQueue queue_;
   std::unordered_map<spool::MessageId, std::unique_ptr<InFlight>> in_flight_;
-  std::unordered_map<std::string, std::unique_ptr<Site>> sites_;
-  boost::asio::steady_timer tick_timer_;
-  struct JobRef {
-    spool::MessageId id;
-    std::string site;
-    uint64_t body_bytes = 0;  // held by a connection since take_job(), until its report
-  };
-  std::unordered_map<uint64_t, JobRef> jobs_;  // job token -> message and site
-  uint64_t next_token_ = 1;
-  size_t connections_ = 0;
-  uint64_t body_bytes_ = 0;  // message bodies held by connections (JobRef::body_bytes summed)
-  std::deque<std::string> slot_waiters_;  // sites waiting under the global connection cap
+  std::unique_ptr<ReplyReader> reader_;
+  std::unique_ptr<Dispatcher> dispatcher_;
   bool stopping_ = false;
   std::function<void()> on_stopped_;
   std::mt19937_64 rng_{std::random_device{}()};
