@@ -81,9 +81,10 @@ class Sluice:
 
     def __init__(self, directory=None, smtp=None, server=None, spool_path=None, spool=None,
                  queue=None, delivery=None, dns=None, routes=None, shaping=None, classify=None,
-                 max_open_files=None):
+                 max_open_files=None, extra=""):
         """Acceptance tests get [queue] hold = true (nothing is delivered, the spool keeps every
-        message); delivery tests pass queue={"hold": False} and routes/dns of their own."""
+        message); delivery tests pass queue={"hold": False} and routes/dns of their own.
+        extra: TOML text appended as is ([source.*], [pool.*], [tenant.*] tables)."""
         self._tmp = None
         if directory is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="sluice-e2e-")
@@ -115,6 +116,7 @@ class Sluice:
                 f.write(f"[route.{json.dumps(domain)}]\n" +
                         "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items()))
             f.write(f"[log]\npath = {json.dumps(self.log_path)}\n")
+            f.write(extra)
         self.max_open_files = max_open_files  # RLIMIT_NOFILE (soft and hard) of the server
         self.proc = None
         self.events = []

@@ -216,6 +216,7 @@ Status Server::Impl::start() {
 
   inbound::InboundContext ctx;
   ctx.smtp = cfg.smtp;
+  ctx.egress = cfg.egress;
   ctx.hostname = cfg.server.hostname;
   for (const auto& n : cfg.smtp.client_networks) ctx.client_networks.push_back(*Cidr::parse(n));
   ctx.spool = spool.get();

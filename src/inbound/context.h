@@ -30,6 +30,7 @@ class Credentials;
 
 struct InboundContext {
   config::SmtpConfig smtp;
+  config::EgressConfig egress;  // tenants by login, and the tag headers
   std::string hostname;
   std::vector<Cidr> client_networks;
   spool::Spool* spool = nullptr;

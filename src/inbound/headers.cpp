@@ -29,6 +29,45 @@ void for_each_field(std::string_view message, std::string_view name, Fn fn) {
 
 }  // namespace
 
+std::optional<std::string> take_field(std::string& message, std::string_view name) {
+  std::optional<std::string> found;
+  size_t pos = 0;
+  while (pos < message.size()) {
+    size_t eol = message.find('\n', pos);
+    const size_t end = eol == std::string::npos ? message.size() : eol + 1;
+    std::string_view line(message.data() + pos, end - pos);
+    if (line == "\n" || line == "\r\n" || line == "\r") break;  // end of the header section
+    const bool is_field = line.size() > name.size() && istarts_with(line, name) && [&] {
+      std::string_view after = line.substr(name.size());
+      while (!after.empty() && (after.front() == ' ' || after.front() == '\t'))
+        after.remove_prefix(1);
+      return !after.empty() && after.front() == ':';
+    }();
+    if (!is_field) {
+      pos = end;
+      continue;
+    }
+    // The field and its continuation lines (starting with a space or a tab).
+    size_t stop = end;
+    while (stop < message.size() && (message[stop] == ' ' || message[stop] == '\t')) {
+      const size_t next = message.find('\n', stop);
+      stop = next == std::string::npos ? message.size() : next + 1;
+    }
+    if (!found) {
+      std::string value(message, pos, stop - pos);
+      value = value.substr(value.find(':') + 1);
+      std::string unfolded;
+      for (char c : value) {
+        if (c == '\r' || c == '\n') continue;
+        unfolded.push_back(c == '\t' ? ' ' : c);
+      }
+      found = std::string(trim(unfolded));
+    }
+    message.erase(pos, stop - pos);
+  }
+  return found;
+}
+
 std::optional<std::string_view> header_value(std::string_view message, std::string_view name) {
   std::optional<std::string_view> found;
   for_each_field(message, name, [&](std::string_view v) {

@@ -17,6 +17,11 @@ std::optional<std::string_view> header_value(std::string_view message, std::stri
 // How many fields `name` the header section has (Received: the hops a message has made).
 size_t count_fields(std::string_view message, std::string_view name);
 
+// Removes every field `name` (with its folded continuation lines) from the header section of
+// `message` and returns the first one's value (unfolded, trimmed); nullopt when there is none.
+// For the tags a client sets for sluice alone (X-Tenant, X-Campaign): they never leave.
+std::optional<std::string> take_field(std::string& message, std::string_view name);
+
 // "Sat, 28 Nov 2026 10:30:00 +0000"
 std::string rfc5322_date(std::time_t t);
 

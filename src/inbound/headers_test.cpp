@@ -47,5 +47,21 @@ TEST(Headers, ProtocolNamesOfRfc3848And6531) {
   EXPECT_EQ(with_protocol(true, true, true, true), "UTF8SMTPSA");
 }
 
+TEST(Headers, TakeFieldRemovesEveryOccurrenceWithItsFoldsAndReturnsTheFirst) {
+  std::string m =
+      "From: a@example.org\r\nX-Tenant:  acme\r\nSubject: hi\r\nx-tenant: other\r\n"
+      "X-Campaign: spring\r\n\tsale\r\nTo: b@example.org\r\n\r\nX-Tenant: body line\r\n";
+  EXPECT_EQ(take_field(m, "X-Tenant"), "acme");
+  EXPECT_EQ(take_field(m, "X-Campaign"), "spring sale");
+  EXPECT_EQ(m,
+            "From: a@example.org\r\nSubject: hi\r\nTo: b@example.org\r\n\r\n"
+            "X-Tenant: body line\r\n");
+  EXPECT_EQ(take_field(m, "X-Tenant"), std::nullopt);  // the body is not the header section
+  EXPECT_EQ(take_field(m, "X-Ten"), std::nullopt);
+  std::string bare = "X-Tenant: t\nSubject: s\n\nbody\n";  // bare LF line ends
+  EXPECT_EQ(take_field(bare, "x-tenant"), "t");
+  EXPECT_EQ(bare, "Subject: s\n\nbody\n");
+}
+
 }  // namespace
 }  // namespace sluice::inbound

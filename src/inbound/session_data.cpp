@@ -147,6 +147,17 @@ asio::awaitable<Session::Next> Session::on_bdat(const smtp::Bdat& bdat) {
   co_return Next::kContinue;
 }
 
+namespace {
+
+// A tag as logs and the queue keep it: printable ASCII, at most 64 octets.
+std::string bounded_tag(std::string_view v) {
+  std::string out;
+  for (char c : v.substr(0, 64)) out.push_back(c > 0x20 && c < 0x7f ? c : '_');
+  return out;
+}
+
+}  // namespace
+
 asio::awaitable<void> Session::finish_message(std::string body) {
   // A message that has made more hops than any honest path needs is in a loop (RFC 5321
   // section 6.3; Postfix's hopcount_limit): refused, so that the loop ends here.
@@ -181,6 +192,15 @@ asio::awaitable<void> Session::finish_message(std::string body) {
   meta.client_ip = client_ip_;
   meta.helo = helo_;
   meta.auth_user = auth_user_;
+  // Tags for egress and reports, from headers meant for sluice alone (removed here). A login
+  // that belongs to a tenant sends as that tenant whatever its header says.
+  const config::EgressConfig& eg = ctx_.egress;
+  std::optional<std::string> tenant, campaign;
+  if (!eg.tenant_header.empty()) tenant = take_field(body, eg.tenant_header);
+  if (!eg.campaign_header.empty()) campaign = take_field(body, eg.campaign_header);
+  meta.tenant = eg.tenant_of_user(auth_user_);
+  if (meta.tenant.empty() && tenant) meta.tenant = bounded_tag(*tenant);
+  if (campaign) meta.campaign = bounded_tag(*campaign);
 
   const std::string id = spool::format_id(meta.id);
   ReceivedInfo info;
@@ -244,6 +264,8 @@ void Session::log_reception(const spool::MessageMeta& meta, const std::string& m
       .str("protocol", with_protocol(esmtp_, stream_.tls(), !auth_user_.empty(), meta.smtputf8))
       .boolean("tls", stream_.tls());
   if (!meta.auth_user.empty()) line.str("auth_user", meta.auth_user);
+  if (!meta.tenant.empty()) line.str("tenant", meta.tenant);
+  if (!meta.campaign.empty()) line.str("campaign", meta.campaign);
   if (!meta.envid.empty()) line.str("envid", meta.envid);
   ctx_.log->write(line.finish());
 }

@@ -1,0 +1,174 @@
+"""End-to-end tests of egress: several loopback sending addresses (127.0.0.2, 127.0.0.3, …) in
+pools, against `sluice sim` providers that count per client IP.
+
+What they show: every source learns its own limits (a receiver allowing 3 connections per IP
+sees at most 3 from each source, and both sources carry the load); a source the receiver blocks
+is suspended while the pool's other source carries its traffic, uncharged; a tenant's messages
+(tagged by the X-Tenant header, which never leaves) go through its own pool's source. Waits are
+for log records and stats, bounded.
+"""
+import collections
+import json
+import smtplib
+import unittest
+
+import harness
+from receiver import Receiver
+from test_shaping import Held, inject, sluice_cli
+from test_sim import Sim
+
+TWO_SOURCES = """
+[source.ip1]
+address = "127.0.0.2"
+ehlo = "mta1.sluice.test"
+
+[source.ip2]
+address = "127.0.0.3"
+ehlo = "mta2.sluice.test"
+
+[pool.default]
+sources = { ip1 = 1, ip2 = 1 }
+"""
+
+
+def lanes(server):
+    out = sluice_cli("queue", "sites", "--http", f"127.0.0.1:{server.http_port}", "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+class PerSourceLimits(unittest.TestCase):
+    def test_each_source_learns_the_per_ip_limit_and_both_carry_the_load(self):
+        sim = Sim({"limited": {"connection_limit": 3, "tarpit": "5ms"}})
+        routes = {"limited.test": {"host": "127.0.0.1", "port": sim.ports["limited"]}}
+        h = Held(routes, 600, "limited.test", extra=TWO_SOURCES)
+        try:
+            server = h.deliver()
+            deliveries = server.wait_count("Delivery", 600, timeout=90)
+            self.assertEqual(len({r["id"] for r in deliveries}), 600)
+            stats = sim.wait_stats(lambda s: s["providers"]["limited"]["unique_message_ids"] >= 600,
+                                   "600 messages")["providers"]["limited"]
+            self.assertEqual(stats["duplicate_message_ids"], 0)
+            peaks = stats["peak_concurrency"]
+            # The receiver counts per IP: each source may have 3, and no more.
+            self.assertEqual(sorted(peaks), ["127.0.0.2", "127.0.0.3"])
+            for ip, peak in peaks.items():
+                self.assertLessEqual(peak, 3, ip)
+            by_source = collections.Counter(r["source"] for r in deliveries)
+            self.assertEqual(set(by_source), {"ip1", "ip2"})
+            for r in deliveries:
+                self.assertEqual(r["source_ip"], {"ip1": "127.0.0.2", "ip2": "127.0.0.3"}[r["source"]])
+                self.assertEqual(r["pool"], "default")
+            # Both shares are real (weights 1:1; connections, not messages, are balanced).
+            self.assertGreater(min(by_source.values()), 600 // 5, by_source)
+            # Each lane learned 3 on its own; the refusals that taught it were never charged.
+            learned = {l["source"]: l for l in lanes(server)}
+            self.assertEqual(set(learned), {"ip1", "ip2"})
+            for name, lane in learned.items():
+                self.assertEqual(lane["connection_limit"], 3, name)
+                self.assertEqual(lane["key"], f"{lane['source_ip']}|{lane['site']}")
+            refused = stats["refused"].get("connection_limit", 0)
+            self.assertLessEqual(refused, 10)  # a handful per source, no hammering
+            records = server.log_records()
+            self.assertTrue(all(not r["charged"] for r in records
+                                if r.get("event") == "TransientFailure"))
+            changes = [r for r in records if r.get("event") == "ThrottleChange"]
+            self.assertTrue({r["source"] for r in changes} <= {"ip1", "ip2"})
+        finally:
+            h.close()
+            sim.close()
+
+
+class SuspendedSourceYields(unittest.TestCase):
+    def test_a_blocked_source_is_suspended_and_the_other_carries_its_traffic(self):
+        sim = Sim({"picky": {"blocked_ips": ["127.0.0.2"], "tarpit": "2ms"}})
+        routes = {"picky.test": {"host": "127.0.0.1", "port": sim.ports["picky"]}}
+        h = Held(routes, 200, "picky.test", extra=TWO_SOURCES)
+        try:
+            server = h.deliver(shaping={"suspend": "1h"})
+            deliveries = server.wait_count("Delivery", 200, timeout=60)
+            self.assertEqual(len({r["id"] for r in deliveries}), 200)
+            self.assertEqual({r["source"] for r in deliveries}, {"ip2"})
+            self.assertTrue(all(r["attempt"] == 1 for r in deliveries))
+            records = server.log_records()
+            [susp] = [r for r in records if r.get("event") == "Suspension"]
+            self.assertEqual(susp["source"], "ip1")
+            self.assertEqual(susp["source_ip"], "127.0.0.2")
+            self.assertEqual(susp["category"], "reputation")
+            self.assertEqual(susp["duration"], "1h")
+            # The blocked source's refusals were throttle signals: never charged; the messages
+            # went back to the pool's queue, not to the scheduled queue for an hour.
+            refusals = [r for r in records if r.get("event") == "TransientFailure"]
+            self.assertTrue(refusals)
+            self.assertTrue(all(not r["charged"] and r["source"] == "ip1" for r in refusals))
+            stats = sim.stats("picky")
+            # One connection (or the few opened together) met the block, not one per message.
+            self.assertLessEqual(stats["refused"].get("blocked", 0), 3)
+            view = {l["source"]: l for l in lanes(server)}
+            self.assertTrue(view["ip1"]["suspended"])
+            self.assertFalse(view["ip2"]["suspended"])
+        finally:
+            h.close()
+            sim.close()
+
+
+class TenantsAndPools(unittest.TestCase):
+    def test_a_tenant_header_picks_the_pool_and_never_leaves(self):
+        rx = Receiver().start()
+        server = harness.Sluice(
+            queue={"hold": False},
+            routes={"rx.test": {"host": "127.0.0.1", "port": rx.port}},
+            extra=TWO_SOURCES + """
+[source.ip3]
+address = "127.0.0.4"
+ehlo = "dedicated.sluice.test"
+
+[pool.dedicated]
+sources = ["ip3"]
+
+[tenant.acme]
+pool = "dedicated"
+""")
+        server.start()
+        try:
+            with smtplib.SMTP("127.0.0.1", server.port, timeout=harness.TIMEOUT) as s:
+                for i, tenant in enumerate(["acme", "acme", None, "unknown-tenant"]):
+                    tag = f"X-Tenant: {tenant}\r\n" if tenant else ""
+                    s.sendmail("sender@origin.test", [f"u{i}@rx.test"],
+                               f"{tag}Subject: {i}\r\nX-Campaign: spring\r\n\r\nbody {i}\r\n")
+            msgs = rx.wait_for_messages(4)
+            by_rcpt = {m.rcpts[0].address: m for m in msgs}
+            for i in (0, 1):
+                self.assertEqual(by_rcpt[f"u{i}@rx.test"].client, "127.0.0.4")
+                self.assertEqual(by_rcpt[f"u{i}@rx.test"].ehlo, "dedicated.sluice.test")
+            for i in (2, 3):  # no tenant, or one not configured: the default pool
+                self.assertIn(by_rcpt[f"u{i}@rx.test"].client, ("127.0.0.2", "127.0.0.3"))
+            for m in msgs:
+                self.assertNotIn(b"x-tenant", m.data.lower())
+                self.assertNotIn(b"x-campaign", m.data.lower())
+            deliveries = server.wait_count("Delivery", 4)
+            by_rcpt = {r["recipient"]: r for r in deliveries}
+            self.assertEqual(by_rcpt["u0@rx.test"]["tenant"], "acme")
+            self.assertEqual(by_rcpt["u0@rx.test"]["pool"], "dedicated")
+            self.assertEqual(by_rcpt["u0@rx.test"]["source"], "ip3")
+            self.assertEqual(by_rcpt["u0@rx.test"]["campaign"], "spring")
+            self.assertEqual(by_rcpt["u2@rx.test"]["tenant"], "")
+            self.assertEqual(by_rcpt["u3@rx.test"]["tenant"], "unknown-tenant")
+            self.assertEqual(by_rcpt["u3@rx.test"]["pool"], "default")
+            receptions = [r for r in server.log_records() if r.get("event") == "Reception"]
+            self.assertEqual(sum(r.get("tenant") == "acme" for r in receptions), 2)
+        finally:
+            server.close()
+            rx.stop()
+
+    def test_a_configuration_naming_an_unknown_pool_is_refused_with_its_line(self):
+        bad = harness.Sluice(extra='[tenant.acme]\npool = "nowhere"\n')
+        out = sluice_cli("serve", "--config", bad.config, "--check-config")
+        text = out.stdout + out.stderr
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("tenant.acme.pool: no [pool.nowhere] is configured", text)
+        bad.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
