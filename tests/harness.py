@@ -76,6 +76,61 @@ def write_table(f, name, keys):
             write_table(f, f"{name}.{sub}", v)
 
 
+def wait_modified(path, check, timeout, failure):
+    """Calls check() each time `path` is modified (inotify, bounded by timeout) until it returns
+    something true, and returns that; raises AssertionError(failure()) at the deadline."""
+    fd = _libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    if fd < 0 or _libc.inotify_add_watch(fd, path.encode(), IN_MODIFY) < 0:
+        raise OSError(ctypes.get_errno(), "inotify")
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = check()
+            if found:
+                return found
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise AssertionError(failure())
+            try:
+                os.read(fd, 1 << 16)
+            except BlockingIOError:
+                pass
+    finally:
+        os.close(fd)
+
+
+class LogTail:
+    """A server's log read incrementally: for tests with tens of thousands of records, where
+    reading the whole file at every change would be quadratic."""
+
+    def __init__(self, server):
+        self.path = server.log_path
+        self.records = []
+        self._pos = 0
+        self._partial = b""
+
+    def read(self):
+        """Appends the records written since the last call to self.records; returns them."""
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self._pos)
+            data = f.read()
+        self._pos += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        new = [json.loads(l) for l in lines if l.strip()]
+        self.records += new
+        return new
+
+    def wait(self, done, what, timeout=TIMEOUT):
+        """Waits until done(self.records) is true (reading as the log grows); returns it."""
+        def check():
+            self.read()
+            return done(self.records)
+        return wait_modified(self.path, check, timeout, lambda: f"no {what} in the log")
+
+
 class Sluice:
     """One sluice server in its own directory. smtp: extra [smtp] keys."""
 
@@ -210,27 +265,14 @@ class Sluice:
         them. The log is written by a thread of its own, a little after the event.
         select_all, instead of pred: a function of all records returning the wanted ones."""
         select_all = select_all or (lambda records: [r for r in records if pred(r)])
-        fd = _libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if fd < 0 or _libc.inotify_add_watch(fd, self.log_path.encode(), IN_MODIFY) < 0:
-            raise OSError(ctypes.get_errno(), "inotify")
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    found = select_all(self.log_records())
-                except ValueError:  # a line being written
-                    found = []
-                if found:
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([fd], [], [], left)[0]:
-                    raise AssertionError(f"no log record for {what}; log: {self.log_records()}")
-                try:
-                    os.read(fd, 4096)
-                except BlockingIOError:
-                    pass
-        finally:
-            os.close(fd)
+
+        def check():
+            try:
+                return select_all(self.log_records())
+            except ValueError:  # a line being written
+                return []
+        return wait_modified(self.log_path, check, timeout,
+                             lambda: f"no log record for {what}; log: {self.log_records()}")
 
     def wait_count(self, event, count, timeout=TIMEOUT):
         """Waits until the log has at least `count` records of `event`; returns them."""

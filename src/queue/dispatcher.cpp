@@ -121,7 +121,8 @@ uint64_t Dispatcher::add(SiteState& site, const std::string& pool_name, uint64_t
   const uint64_t token = next_token_++;
   job.token = token;
   jobs_[token] = JobRef{message, site.name, q->pool, {}, 0};
-  q->ready.push_back(std::move(job));
+  const auto meta = job.meta;
+  q->ready.push_back(meta->tenant, std::move(job));
   return token;
 }
 
@@ -153,7 +154,8 @@ void Dispatcher::requeue(uint64_t token, outbound::Job job) {
   if (q == s->queues.end()) return;
   job.token = token;
   // The same job, at the front: it was next in line.
-  q->second->ready.push_front(std::move(job));
+  const auto meta = job.meta;
+  q->second->ready.push_front(meta->tenant, std::move(job));
   open_connections(*s, *q->second);  // only what the lanes now allow: no reconnect storm
 }
 
@@ -329,8 +331,7 @@ void Dispatcher::park(SiteState& site, ReadyQueue& q, int64_t until_ms, const st
   const std::string reason =
       site.name + " is " + why + " until " + iso_ms(until_ms) + ": " + last_signal;
   while (q.ready.size() > keep) {
-    outbound::Job job = std::move(q.ready.back());  // the last in line go first
-    q.ready.pop_back();
+    outbound::Job job = q.ready.pop_back();  // the last in the longest line go first
     auto ref = jobs_.find(job.token);
     if (ref == jobs_.end()) continue;
     const JobRef r = std::move(ref->second);
@@ -348,8 +349,7 @@ std::optional<outbound::Job> Dispatcher::take_job(SiteState& site, ReadyQueue& q
       wait_slot(site, q);
       return std::nullopt;
     }
-    outbound::Job job = std::move(q.ready.front());
-    q.ready.pop_front();
+    outbound::Job job = q.ready.pop_front();
     auto body = spool_.read_body(job.meta->id);
     auto ref = jobs_.find(job.token);
     if (body) {

@@ -18,6 +18,7 @@ struct Manager::InFlight {
   // job. Changes to `meta` later (attempts) are the manager's own business.
   std::shared_ptr<const spool::MessageMeta> shared;
   std::string pool;        // the pool it is sent through
+  std::string tenant;      // its tenant key (FairSchedule)
   size_t outstanding = 0;  // domains being resolved + jobs not yet reported
   std::vector<std::optional<outbound::RecipientResult>> results;  // by recipient index
   std::vector<std::string> remote;  // host that answered, by recipient

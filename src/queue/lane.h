@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dns/destination.h"
+#include "queue/fair_queue.h"
 #include "outbound/delivery.h"
 #include "shaping/controller.h"
 
@@ -43,10 +44,10 @@ struct Lane {
   size_t next_queue = 0;  // round-robin over the pools this lane serves
 };
 
-// The jobs for a site through one pool, taken by any lane of the pool.
+// The jobs for a site through one pool, taken by any lane of the pool; its tenants in turn.
 struct ReadyQueue {
   std::string pool;
-  std::deque<outbound::Job> ready;  // bodies are loaded when a connection takes the job
+  FairQueue<outbound::Job> ready;  // bodies are loaded when a connection takes the job
   std::vector<std::pair<Lane*, uint32_t>> lanes;  // the pool's sources here, with their weights
   bool waiting_slot = false;  // in the slot waiters: the global connection cap stopped it
   uint32_t connections() const {

@@ -35,6 +35,11 @@ Manager::Manager(asio::io_context& ioc, ManagerOptions options, spool::Spool& sp
       log_(log),
       strand_(asio::make_strand(ioc)),
       timer_(strand_),
+      // With tenants configured, one tenant holds at most three quarters of the messages in
+      // flight (FairSchedule).
+      queue_(options_.egress.tenants.empty()
+                 ? options_.max_in_flight
+                 : std::max<size_t>(1, options_.max_in_flight * 3 / 4)),
       reader_(std::make_unique<ReplyReader>(options_.classifier)) {
   client.source = this;
   Dispatcher::Hooks hooks;
@@ -62,7 +67,7 @@ void Manager::accept(const spool::MessageMeta& meta) {
 }
 
 void Manager::recovered(spool::MessageId id, int64_t due_ms) {
-  queue_.push(due_ms, id);
+  queue_.push("", due_ms, id);  // its tenant is known once it is read back
   scheduled_count_ = queue_.size();
 }
 
@@ -75,14 +80,14 @@ void Manager::begin() {
 
 void Manager::schedule_or_start(spool::MessageMeta meta) {
   if (stopping_) return;  // it stays in the spool; recovery brings it back
+  const std::string tenant = tenant_key(meta);
   if (!options_.queue.hold && meta.next_due_ms <= now_ms() &&
-      in_flight_.size() < options_.max_in_flight && !in_flight_.count(meta.id)) {
+      in_flight_.size() < options_.max_in_flight && queue_.may_start(tenant) &&
+      !in_flight_.count(meta.id)) {
     start(std::move(meta));
     return;
   }
-  queue_.push(meta.next_due_ms, meta.id);
-  scheduled_count_ = queue_.size();
-  arm_timer();
+  schedule(tenant, meta.id, meta.next_due_ms);
 }
 
 void Manager::start(spool::MessageMeta meta) {
@@ -105,6 +110,8 @@ void Manager::start(spool::MessageMeta meta) {
   }
   m->outstanding = by_domain.size();
   m->pool = pool_for(meta);
+  m->tenant = tenant_key(meta);
+  queue_.started(m->tenant);
   m->meta = std::move(meta);
   InFlight& ref = *m;
   in_flight_[id] = std::move(m);
@@ -168,6 +175,10 @@ std::string Manager::pool_for(const spool::MessageMeta& meta) const {
   if (!meta.pool.empty() && e.pools.count(meta.pool)) return meta.pool;
   if (auto t = e.tenants.find(meta.tenant); t != e.tenants.end()) return t->second.pool;
   return "default";
+}
+
+std::string Manager::tenant_key(const spool::MessageMeta& meta) const {
+  return options_.egress.tenants.count(meta.tenant) ? meta.tenant : std::string();
 }
 
 Manager::Where Manager::where(const JobRef* ref, const Lane* lane) const {
@@ -350,10 +361,11 @@ void Manager::pull_due() {
   if (stopping_ || options_.queue.hold) return;
   const int64_t now = now_ms();
   while (in_flight_.size() < options_.max_in_flight) {
-    auto id = queue_.pop_due(now);
-    if (!id) break;
-    if (in_flight_.count(*id)) continue;
-    auto meta = spool_.read_meta(*id);
+    auto due = queue_.pop_due(now);
+    if (!due) break;
+    const spool::MessageId id = due->first;
+    if (in_flight_.count(id)) continue;
+    auto meta = spool_.read_meta(id);
     if (!meta) continue;  // removed meanwhile
     start(std::move(*meta));
   }

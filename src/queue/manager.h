@@ -113,6 +113,8 @@ class Manager final : public Intake, public outbound::JobSource {
                    dns::ResolveResult result);
   // The pool a message is sent through: its own tag, else its tenant's, else "default".
   std::string pool_for(const spool::MessageMeta& meta) const;
+  // The tenant a message is scheduled as: its tag when configured, else "" (all others).
+  std::string tenant_key(const spool::MessageMeta& meta) const;
   void on_report(outbound::JobReport r);
   // A job the dispatcher handed back uncharged until `until_ms` (parked).
   void on_parked(const JobRef& ref, const outbound::Job& job, int64_t until_ms,
@@ -139,7 +141,7 @@ class Manager final : public Intake, public outbound::JobSource {
   using SpoolWrite = std::function<void(std::function<void(const Status&)>)>;
   void write_until_done(SpoolWrite write, spool::MessageId id, const char* what,
                         std::function<void()> then, int64_t backoff_ms = 1000);
-  void schedule(spool::MessageId id, int64_t due);
+  void schedule(const std::string& tenant, spool::MessageId id, int64_t due);
   // Writes a message's new state (until it holds), then schedules it for meta.next_due_ms.
   void store_and_schedule(spool::MessageMeta meta);
   static constexpr int64_t kMaxSpoolRetryMs = 60'000;
@@ -160,7 +162,7 @@ class Manager final : public Intake, public outbound::JobSource {
   // Owned by strand_.
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer timer_;
-  ScheduledQueue queue_;
+  FairSchedule queue_;
   std::unordered_map<spool::MessageId, std::unique_ptr<InFlight>> in_flight_;
   std::unique_ptr<ReplyReader> reader_;
   std::unique_ptr<Dispatcher> dispatcher_;

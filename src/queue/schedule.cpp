@@ -16,6 +16,51 @@ size_t ScheduledQueue::capacity_bytes() const {
   return heap_.capacity() * sizeof(Entry);
 }
 
+bool FairSchedule::may_start(const std::string& tenant) const {
+  auto it = in_flight_.find(tenant);
+  return it == in_flight_.end() || it->second < tenant_cap_;
+}
+
+std::optional<int64_t> FairSchedule::next_due() const {
+  std::optional<int64_t> out;
+  for (const auto& [tenant, heap] : heaps_) {
+    const auto due = heap.next_due();
+    if (due && may_start(tenant) && (!out || *due < *out)) out = due;
+  }
+  return out;
+}
+
+std::optional<std::pair<spool::MessageId, std::string>> FairSchedule::pop_due(int64_t now_ms) {
+  if (heaps_.empty()) return std::nullopt;
+  // Tenants after the one served last first, then from the beginning, each once.
+  auto start = heaps_.upper_bound(turn_);
+  for (size_t n = 0, total = heaps_.size(); n < total; ++n) {
+    if (start == heaps_.end()) start = heaps_.begin();
+    auto it = start++;
+    if (!may_start(it->first)) continue;
+    if (auto id = it->second.pop_due(now_ms)) {
+      --size_;
+      turn_ = it->first;
+      std::pair<spool::MessageId, std::string> out{*id, it->first};
+      if (it->second.size() == 0) heaps_.erase(it);
+      return out;
+    }
+  }
+  return std::nullopt;
+}
+
+void FairSchedule::finished(const std::string& tenant) {
+  auto it = in_flight_.find(tenant);
+  if (it == in_flight_.end()) return;
+  if (--it->second == 0) in_flight_.erase(it);
+}
+
+size_t FairSchedule::capacity_bytes() const {
+  size_t n = 0;
+  for (const auto& [tenant, heap] : heaps_) n += heap.capacity_bytes();
+  return n;
+}
+
 int64_t backoff_ms(const config::QueueConfig& q, uint32_t attempts, double unit_random) {
   const double base = static_cast<double>(q.min_backoff.count());
   const double cap = static_cast<double>(q.max_backoff.count());

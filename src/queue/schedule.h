@@ -6,8 +6,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <queue>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
@@ -39,6 +42,40 @@ class ScheduledQueue {
     size_t capacity() const { return c.capacity(); }
   };
   Heap heap_;
+};
+
+// The scheduled queue split by tenant and served in turn, with the messages each tenant has in
+// flight: a tenant at its cap starts nothing more until one of its messages settles, so that
+// one tenant's blast cannot fill every in-flight slot, and a quiet tenant's due message is
+// started next, not after the blaster's backlog. Tenants are the configured ones ("" for all
+// others), so the number of heaps is bounded by the configuration.
+class FairSchedule {
+ public:
+  // At most `tenant_cap` messages of one tenant in flight (the queue manager: three quarters
+  // of max_in_flight when tenants are configured).
+  explicit FairSchedule(size_t tenant_cap) : tenant_cap_(tenant_cap) {}
+
+  void push(const std::string& tenant, int64_t due_ms, spool::MessageId id) {
+    heaps_[tenant].push(due_ms, id);
+    ++size_;
+  }
+  bool may_start(const std::string& tenant) const;
+  // The earliest due time among tenants that may start a message.
+  std::optional<int64_t> next_due() const;
+  // The next due message of the tenant after the one served last that may start one, with its
+  // tenant; nullopt when none is due.
+  std::optional<std::pair<spool::MessageId, std::string>> pop_due(int64_t now_ms);
+  void started(const std::string& tenant) { ++in_flight_[tenant]; }
+  void finished(const std::string& tenant);
+  size_t size() const { return size_; }
+  size_t capacity_bytes() const;
+
+ private:
+  std::map<std::string, ScheduledQueue> heaps_;
+  std::map<std::string, size_t> in_flight_;
+  std::string turn_;  // the tenant served last
+  size_t tenant_cap_;
+  size_t size_ = 0;
 };
 
 // Retry schedule: attempt n (1-based) waits min_backoff * 2^(n-1), at most max_backoff, times a

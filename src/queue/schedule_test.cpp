@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace sluice::queue {
 namespace {
 
@@ -57,6 +60,38 @@ TEST(Backoff, ExpiryAfterMaxAge) {
   const int64_t late = received + q.max_age.count() - 10'000;
   EXPECT_EQ(next_attempt_ms(q, received, 30, late, 0.5), received + q.max_age.count());
   EXPECT_FALSE(next_attempt_ms(q, received, 31, received + q.max_age.count(), 0.5));
+}
+
+TEST(FairSchedule, TenantsAreServedInTurnAndABlasterStopsAtItsCap) {
+  FairSchedule s(3);
+  for (spool::MessageId id = 1; id <= 100; ++id) s.push("blaster", 10, id);
+  s.push("quiet", 50, 1000);
+  EXPECT_EQ(s.size(), 101u);
+  EXPECT_EQ(s.next_due(), 10);
+  std::vector<std::string> order;
+  while (auto m = s.pop_due(60)) {
+    order.push_back(m->second);
+    s.started(m->second);
+  }
+  // The quiet tenant's message is second, not 101st; the blaster stops at its cap of 3.
+  EXPECT_EQ(order, (std::vector<std::string>{"blaster", "quiet", "blaster", "blaster"}));
+  EXPECT_FALSE(s.may_start("blaster"));
+  EXPECT_FALSE(s.next_due().has_value());  // nothing due that may start: no busy timer
+  s.finished("blaster");
+  EXPECT_EQ(s.next_due(), 10);
+  auto m = s.pop_due(60);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->second, "blaster");
+  EXPECT_EQ(s.size(), 96u);
+}
+
+TEST(FairSchedule, NothingIsPoppedBeforeItIsDue) {
+  FairSchedule s(10);
+  s.push("", 100, 1);
+  EXPECT_FALSE(s.pop_due(99).has_value());
+  EXPECT_EQ(s.pop_due(100)->first, 1u);
+  EXPECT_EQ(s.size(), 0u);
+  EXPECT_FALSE(s.next_due().has_value());
 }
 
 }  // namespace

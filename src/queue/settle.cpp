@@ -60,6 +60,7 @@ void Manager::settle(spool::MessageId id) {
   if (it == in_flight_.end()) return;
   std::unique_ptr<InFlight> m = std::move(it->second);
   in_flight_.erase(it);
+  queue_.finished(m->tenant);
   const int64_t now = now_ms();
   std::vector<size_t> failed, retry;
   bool charged = false;  // a retry that counts as an attempt (not only throttle deferrals)
@@ -170,12 +171,15 @@ std::function<void(const Status&)> Manager::spool_error_logger(spool::MessageId 
 void Manager::store_and_schedule(spool::MessageMeta meta) {
   const spool::MessageId id = meta.id;
   const int64_t due = meta.next_due_ms;
+  std::string tenant = tenant_key(meta);
   write_until_done([this, meta = std::move(meta)](auto done) { spool_.update(meta, done); }, id,
-                   "update", [this, id, due] { schedule(id, due); });
+                   "update", [this, id, due, tenant = std::move(tenant)] {
+                     schedule(tenant, id, due);
+                   });
 }
 
-void Manager::schedule(spool::MessageId id, int64_t due) {
-  queue_.push(due, id);
+void Manager::schedule(const std::string& tenant, spool::MessageId id, int64_t due) {
+  queue_.push(tenant, due, id);
   scheduled_count_ = queue_.size();
   arm_timer();
 }
