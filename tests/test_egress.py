@@ -272,5 +272,47 @@ pool = "shared"
             sim.close()
 
 
+class CampaignCadence(unittest.TestCase):
+    def test_a_burst_is_spread_evenly_over_the_campaigns_window(self):
+        # A one-hour window compressed to 20 s (the same code: src/queue/cadence_test.cpp runs
+        # the real hour on made-up time); 400 messages injected at once.
+        window_s, count = 20, 400
+        sim = Sim({"inbox": {"tarpit": "1ms"}})
+        routes = {"inbox.test": {"host": "127.0.0.1", "port": sim.ports["inbox"]}}
+        server = harness.Sluice(queue={"hold": False}, routes=routes,
+                                extra=f'[campaign.spring]\nwindow = "{window_s}s"\n')
+        server.start()
+        tail = harness.LogTail(server)
+        try:
+            with smtplib.SMTP("127.0.0.1", server.port, timeout=60) as s:
+                for i in range(count):
+                    s.sendmail("news@origin.test", [f"r{i}@inbox.test"],
+                               f"X-Campaign: spring\r\nSubject: {i}\r\n\r\nspring news\r\n")
+                # One message outside the campaign goes at once, not after the campaign's.
+                s.sendmail("app@origin.test", ["other@inbox.test"], "Subject: x\r\n\r\nx\r\n")
+            done = tail.wait(lambda recs: [r for r in recs if r.get("event") == "Delivery"]
+                             if sum(r.get("event") == "Delivery" for r in recs) >= count + 1
+                             else None, "every delivery", timeout=window_s * 4)
+            received = [ts_ms(r) for r in tail.records if r.get("event") == "Reception"]
+            start = min(received)
+            spring = sorted(ts_ms(r) for r in done if r["campaign"] == "spring")
+            [other] = [r for r in done if r["campaign"] == ""]
+            self.assertEqual(len(spring), count)
+            per_second = collections.Counter((t - start) // 1000 for t in spring)
+            print("\nper-second deliveries of a 400-message burst over a 20 s window: " +
+                  " ".join(str(per_second.get(i, 0)) for i in range(window_s + 2)))
+            # Even, not a burst: a quarter of the window holds about a quarter of the messages,
+            # no second holds a burst, and the last goes late in the window.
+            early = sum(1 for t in spring if t - start < window_s * 250)
+            self.assertLessEqual(early, count * 0.4, per_second)
+            self.assertLessEqual(max(per_second.values()), count // 4, per_second)
+            self.assertGreaterEqual(spring[-1] - start, window_s * 700, per_second)
+            # The message outside the campaign was not held behind it.
+            self.assertLess(ts_ms(other), spring[count // 2])
+        finally:
+            server.close()
+            sim.close()
+
+
 if __name__ == "__main__":
     unittest.main()

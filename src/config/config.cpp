@@ -294,7 +294,7 @@ void read_sections(const toml::table& root, const std::string& file, Config& c,
   static constexpr std::string_view kSections[] = {"server", "smtp",    "http",     "spool",
                                                    "log",    "queue",   "delivery", "dns",
                                                    "route",  "shaping", "classify", "source",
-                                                   "pool",   "tenant",  "egress"};
+                                                   "pool",   "tenant",  "egress",   "campaign"};
   for (const auto& [k, v] : root) {
     bool known = false;
     for (auto s : kSections) known = known || k.str() == s;

@@ -200,6 +200,15 @@ struct Tenant {
   friend bool operator==(const Tenant&, const Tenant&) = default;
 };
 
+// [campaign.NAME]: a campaign's cadence. Its messages are released into delivery evenly: spread
+// over `window` from its first message (a burst is not sent at once), or at most `rate`.
+struct Campaign {
+  std::string name;
+  Duration window{0};  // 0: no window
+  Rate rate;           // 0/s: no rate
+  friend bool operator==(const Campaign&, const Campaign&) = default;
+};
+
 struct EgressConfig {
   // Never empty after loading: without [source.*] there is one source "default" (the [delivery]
   // source_ip and helo_name) and one pool "default" holding it; with sources but no
@@ -207,6 +216,7 @@ struct EgressConfig {
   std::map<std::string, EgressSource> sources;
   std::map<std::string, EgressPool> pools;
   std::map<std::string, Tenant> tenants;
+  std::map<std::string, Campaign> campaigns;
   // Headers that tag a message at injection, removed before it is spooled.
   std::string tenant_header = "X-Tenant";
   std::string campaign_header = "X-Campaign";

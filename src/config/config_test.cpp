@@ -235,6 +235,12 @@ pool = "default"
 [tenant.bigco]
 pool = "dedicated"
 users = ["bigco-smtp", "bigco-api"]
+
+[campaign.spring]
+window = "1h"
+
+[campaign.drip]
+rate = "600/h"
 )",
                             "t.toml");
   ASSERT_TRUE(r.ok()) << r.error()[0].str();
@@ -249,6 +255,9 @@ users = ["bigco-smtp", "bigco-api"]
   EXPECT_EQ(e.tenant_of_user("bigco-api"), "bigco");
   EXPECT_EQ(e.tenant_of_user("stranger"), "");
   EXPECT_EQ(e.tenant_header, "X-Tenant");
+  EXPECT_EQ(e.campaigns.at("spring").window, std::chrono::hours(1));
+  EXPECT_FALSE(e.campaigns.at("spring").rate.limited());
+  EXPECT_NEAR(e.campaigns.at("drip").rate.per_second(), 600.0 / 3600, 1e-9);
 }
 
 TEST(Config, SourcesWithoutPoolDefaultMakeOneOfThemAll) {
@@ -276,6 +285,10 @@ address = "127.0.0.2"
 sources = { a = 0, nope = 1 }
 [tenant.t]
 pool = "missing"
+[campaign.both]
+window = "1h"
+rate = "1/s"
+[campaign.none]
 )");
   std::string all;
   for (const auto& e : errors) all += e.str() + "\n";
@@ -298,6 +311,10 @@ pool = "missing"
   EXPECT_NE(all.find("test.toml:16:8: tenant.t.pool: no [pool.missing] is configured"),
             std::string::npos)
       << all;
+  EXPECT_NE(all.find("campaign.both.rate: a campaign has a window or a rate, not both"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("campaign.none.window: a campaign needs a window"), std::string::npos) << all;
 }
 
 }  // namespace

@@ -126,6 +126,22 @@ void read_egress_sections(const toml::table& root, const std::string& file, Conf
                sec.finish();
                e.tenants[name] = std::move(tn);
              });
+  each_table(root, "campaign", file, errors,
+             [&](const std::string& name, const std::string& key, const toml::table& t,
+                 const toml::node&) {
+               Campaign cp;
+               cp.name = name;
+               Section sec(&t, key, file, &errors);
+               sec.duration("window", cp.window, std::chrono::milliseconds(1000),
+                            std::chrono::milliseconds(30LL * 86'400'000));
+               sec.parsed<Rate>("rate", cp.rate, parse_rate);
+               if (t.get("window") && t.get("rate"))
+                 sec.fail("rate", "a campaign has a window or a rate, not both");
+               else if (!t.get("window") && !t.get("rate"))
+                 sec.fail("window", "a campaign needs a window (\"1h\") or a rate (\"1000/h\")");
+               sec.finish();
+               e.campaigns[name] = std::move(cp);
+             });
   Section eg(root.get("egress") ? root.get("egress")->as_table() : nullptr, "egress", file,
              &errors);
   eg.string("tenant_header", e.tenant_header, /*allow_empty=*/true);

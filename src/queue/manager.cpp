@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <map>
 
@@ -40,6 +41,8 @@ Manager::Manager(asio::io_context& ioc, ManagerOptions options, spool::Spool& sp
       queue_(options_.egress.tenants.empty()
                  ? options_.max_in_flight
                  : std::max<size_t>(1, options_.max_in_flight * 3 / 4)),
+      cadence_(options_.egress.campaigns),
+      cadence_timer_(strand_),
       reader_(std::make_unique<ReplyReader>(options_.classifier)) {
   client.source = this;
   Dispatcher::Hooks hooks;
@@ -80,6 +83,7 @@ void Manager::begin() {
 
 void Manager::schedule_or_start(spool::MessageMeta meta) {
   if (stopping_) return;  // it stays in the spool; recovery brings it back
+  if (held_by_cadence(meta)) return;
   const std::string tenant = tenant_key(meta);
   if (!options_.queue.hold && meta.next_due_ms <= now_ms() &&
       in_flight_.size() < options_.max_in_flight && queue_.may_start(tenant) &&
@@ -367,10 +371,53 @@ void Manager::pull_due() {
     if (in_flight_.count(id)) continue;
     auto meta = spool_.read_meta(id);
     if (!meta) continue;  // removed meanwhile
+    if (held_by_cadence(*meta)) continue;
     start(std::move(*meta));
   }
   scheduled_count_ = queue_.size();
   arm_timer();
+}
+
+bool Manager::held_by_cadence(const spool::MessageMeta& meta) {
+  if (options_.queue.hold || meta.attempts != 0 || !cadence_.shaped(meta.campaign) ||
+      released_.count(meta.id))
+    return false;
+  const std::string key = "campaign/" + meta.campaign;
+  if (!cadence_.known(meta.campaign)) {
+    // The window an earlier run opened: a restart spreads what is left over the rest of it.
+    if (auto st = spool_.read_state(key); st.ok()) {
+      for (const auto& [k, v] : *st) {
+        if (k == key) cadence_.restore(meta.campaign, std::strtoll(v.c_str(), nullptr, 10));
+      }
+    }
+  }
+  if (const int64_t opened = cadence_.hold(meta.campaign, meta.id, now_ms()))
+    (void)spool_.put_state(key, std::to_string(opened));
+  arm_cadence();
+  return true;
+}
+
+void Manager::arm_cadence() {
+  const auto next = cadence_.next_release();
+  if (!next || stopping_) return;
+  const int64_t at = std::max(*next, now_ms());
+  if (cadence_at_ms_ && cadence_at_ms_ <= at) return;  // armed for sooner
+  cadence_at_ms_ = at;
+  cadence_timer_.expires_after(std::chrono::milliseconds(at - now_ms()));
+  cadence_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    cadence_at_ms_ = 0;
+    release_cadence();
+  });
+}
+
+void Manager::release_cadence() {
+  for (spool::MessageId id : cadence_.release(now_ms())) {
+    released_.insert(id);
+    auto meta = spool_.read_meta(id);
+    if (meta) schedule_or_start(std::move(*meta));
+  }
+  arm_cadence();
 }
 
 void Manager::stop(std::function<void()> done) {
@@ -378,6 +425,7 @@ void Manager::stop(std::function<void()> done) {
     stopping_ = true;
     on_stopped_ = std::move(done);
     timer_.cancel();
+    cadence_timer_.cancel();
     dispatcher_->stop();
     maybe_stopped();
   });

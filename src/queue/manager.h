@@ -31,12 +31,14 @@
 #include <random>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "classify/classifier.h"
 #include "config/config.h"
 #include "dns/resolver.h"
 #include "outbound/client.h"
+#include "queue/cadence.h"
 #include "queue/intake.h"
 #include "queue/schedule.h"
 
@@ -151,6 +153,11 @@ class Manager final : public Intake, public outbound::JobSource {
                 const std::vector<size_t>& expired, std::function<void(bool)> stored);
   void arm_timer();
   void pull_due();
+  // A new message of a campaign with a cadence waits for its turn there (true), unless the
+  // cadence released it already.
+  bool held_by_cadence(const spool::MessageMeta& meta);
+  void arm_cadence();
+  void release_cadence();
   void maybe_stopped();
 
   boost::asio::io_context& ioc_;
@@ -163,6 +170,10 @@ class Manager final : public Intake, public outbound::JobSource {
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer timer_;
   FairSchedule queue_;
+  Cadence cadence_;
+  boost::asio::steady_timer cadence_timer_;
+  int64_t cadence_at_ms_ = 0;  // when cadence_timer_ fires; 0: not armed
+  std::unordered_set<spool::MessageId> released_;  // by the cadence, until they leave the spool
   std::unordered_map<spool::MessageId, std::unique_ptr<InFlight>> in_flight_;
   std::unique_ptr<ReplyReader> reader_;
   std::unique_ptr<Dispatcher> dispatcher_;

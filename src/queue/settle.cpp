@@ -125,6 +125,7 @@ void Manager::settle(spool::MessageId id) {
   if (!retry.empty() && !expired) keep = with(retry, next_due);
   auto dispose = [this, id, keep = std::move(keep)]() mutable {
     if (!keep) {
+      released_.erase(id);
       return write_until_done([this, id](auto done) { spool_.remove(id, done); }, id, "remove",
                               nullptr);
     }
