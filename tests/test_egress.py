@@ -314,5 +314,106 @@ class CampaignCadence(unittest.TestCase):
             sim.close()
 
 
+def sources(server):
+    out = sluice_cli("queue", "sources", "--http", f"127.0.0.1:{server.http_port}", "--json")
+    assert out.returncode == 0, out.stderr
+    return {s["source"]: s for s in json.loads(out.stdout)}
+
+
+def near_midnight_utc():
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.hour == 23 and now.minute >= 55 or now.hour == 0 and now.minute < 1
+
+
+WARMING = """
+[warmup.test]
+daily = [20]
+hourly = [1000]
+
+[source.new]
+address = "127.0.0.5"
+warmup = "test"
+"""
+
+
+@unittest.skipIf(near_midnight_utc(), "a warm-up day ends at midnight UTC")
+class WarmUp(unittest.TestCase):
+    def test_a_warming_source_stops_at_its_cap_and_the_count_survives_a_restart(self):
+        sim = Sim({"inbox": {"tarpit": "1ms"}})
+        routes = {"inbox.test": {"host": "127.0.0.1", "port": sim.ports["inbox"]}}
+        server = harness.Sluice(queue={"hold": False}, routes=routes, extra=WARMING)
+        server.start()
+        try:
+            inject(server.port, 50, "inbox.test")
+            deliveries = server.wait_count("Delivery", 20)
+            view = sources(server)["new"]
+            self.assertEqual(view["warmup"], "test")
+            self.assertEqual(view["warmup_day"], 1)
+            [others] = [c for c in view["warmup_counts"] if c["provider"] == ""]
+            self.assertEqual((others["today"], others["daily_cap"]), (20, 20))
+            table = sluice_cli("queue", "sources", "--http", f"127.0.0.1:{server.http_port}")
+            self.assertIn('warm-up "test" day 1', table.stdout)
+            self.assertEqual(server.stop(), 0)
+            self.assertEqual(len(deliveries), 20)
+            self.assertEqual(sim.stats("inbox")["accepted_messages"], 20)
+            # The other 30 wait, uncharged, for the next UTC day.
+            midnight = (int(datetime.datetime.now(datetime.timezone.utc).timestamp()) // 86400
+                        + 1) * 86_400_000
+            waiting = server.spool_ls()
+            self.assertEqual(len(waiting), 30)
+            for m in waiting:
+                self.assertEqual(m["attempts"], 0)
+                self.assertGreaterEqual(m["next_due_ms"], midnight)
+
+            # A restart does not reset the count: new mail waits too.
+            again = harness.Sluice(directory=server.dir, queue={"hold": False}, routes=routes,
+                                   extra=WARMING)
+            again.start()
+            try:
+                inject(again.port, 5, "inbox.test", prefix="later")
+                [others] = [c for c in sources(again)["new"]["warmup_counts"]
+                            if c["provider"] == ""]
+                self.assertEqual(others["today"], 20)
+                again.wait_records(lambda r: r.get("event") == "Reception"
+                                   and r["recipients"][0].startswith("later4"), "the 5th reception")
+                self.assertEqual(again.stop(), 0)
+            finally:
+                again.close()
+            self.assertEqual(sim.stats("inbox")["accepted_messages"], 20)
+            later = [m for m in again.spool_ls() if m["recipients"][0].startswith("later")]
+            self.assertEqual(len(later), 5)
+            self.assertTrue(all(m["next_due_ms"] >= midnight for m in later), later)
+        finally:
+            server.close()
+            sim.close()
+
+    def test_traffic_over_the_cap_overflows_to_the_pools_established_source(self):
+        sim = Sim({"inbox": {"tarpit": "1ms"}})
+        routes = {"inbox.test": {"host": "127.0.0.1", "port": sim.ports["inbox"]}}
+        server = harness.Sluice(queue={"hold": False}, routes=routes, extra=WARMING + """
+[source.old]
+address = "127.0.0.6"
+
+[pool.default]
+sources = { new = 1, old = 1 }
+""")
+        server.start()
+        try:
+            inject(server.port, 100, "inbox.test")
+            deliveries = server.wait_count("Delivery", 100)
+            by_source = collections.Counter(r["source"] for r in deliveries)
+            self.assertEqual(sum(by_source.values()), 100)
+            self.assertLessEqual(by_source["new"], 20)
+            self.assertGreater(by_source["old"], 0)
+            self.assertTrue(all(r["attempt"] == 1 for r in deliveries))
+            view = sources(server)
+            self.assertEqual(view["old"]["warmup"], "")
+            [others] = [c for c in view["new"]["warmup_counts"] if c["provider"] == ""]
+            self.assertEqual(others["today"], by_source["new"])
+        finally:
+            server.close()
+            sim.close()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -71,13 +71,17 @@ int main(int argc, char** argv) {
   queue->add_flag("--json", qo.json, "Print the API's JSON");
   CLI::App* sites = queue->add_subcommand(
       "sites", "Every site: limits configured and learned, connections, last signal, suspension");
+  CLI::App* sources = queue->add_subcommand(
+      "sources", "Every egress source: pools, warm-up day, today's counts and caps, limits");
   CLI::App* explain = queue->add_subcommand("explain", "Where one message is and why");
   sites->fallthrough();  // --http, --json, --config also after the subcommand
+  sources->fallthrough();
   explain->fallthrough();
   explain->add_option("id", explain_id, "Message id (the 'queued as' id)")->required();
 
   CLI11_PARSE(app, argc, argv);
   if (sites->parsed()) return sluice::queue_sites(qo);
+  if (sources->parsed()) return sluice::queue_sources(qo);
   if (explain->parsed()) return sluice::queue_explain(qo, explain_id);
   if (classify->parsed()) return sluice::classify_replies(co);
   if (sim->parsed()) return sluice::run_sim(sim_config);

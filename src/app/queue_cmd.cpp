@@ -140,8 +140,9 @@ int queue_sites(const QueueOptions& o) {
     std::printf("no sites yet (nothing has been delivered or tried since the server started)\n");
     return 0;
   }
-  std::printf("%-34s %-10s %6s %7s %8s %7s %9s %9s %-9s %s\n", "SITE", "PROVIDER", "OPEN",
-              "LIMIT", "MAX", "READY", "RATE", "DELIVERED", "STATE", "LAST SIGNAL");
+  std::printf("%-10s %-34s %-10s %6s %7s %8s %7s %9s %9s %-9s %s\n", "SOURCE", "SITE",
+              "PROVIDER", "OPEN", "LIMIT", "MAX", "READY", "RATE", "DELIVERED", "STATE",
+              "LAST SIGNAL");
   for (const auto& v : doc.as_array()) {
     if (!v.is_object()) continue;
     const auto& s = v.as_object();
@@ -156,14 +157,73 @@ int queue_sites(const QueueOptions& o) {
     const std::string max = str(s, "configured_connection_limit");
     std::string signal = str(s, "last_signal");
     if (!signal.empty()) signal = "[" + str(s, "last_category") + "] " + signal;
-    std::printf("%-34s %-10s %6s %7s %8s %7s %9s %9s %-9s %s\n", site.c_str(),
+    std::printf("%-10s %-34s %-10s %6s %7s %8s %7s %9s %9s %-9s %s\n", str(s, "source").c_str(),
+                site.c_str(),
                 str(s, "provider").empty() ? "-" : str(s, "provider").c_str(),
                 str(s, "open_connections").c_str(), limit.c_str(), max.c_str(),
                 str(s, "ready").c_str(), rate(s, "message_rate_per_hour").c_str(),
                 str(s, "delivered").c_str(), state.c_str(), signal.c_str());
     if (state == "suspended")
-      std::printf("%34s suspended until %s: %s\n", "", str(s, "suspended_until").c_str(),
+      std::printf("%45s suspended until %s: %s\n", "", str(s, "suspended_until").c_str(),
                   str(s, "suspend_reason").c_str());
+  }
+  return 0;
+}
+
+int queue_sources(const QueueOptions& o) {
+  int rc = 0;
+  auto fetched = fetch_json(o, "/api/v1/sources", "", rc);
+  if (!fetched) return rc;
+  const json::value& doc = *fetched;
+  if (!doc.is_array()) return 0;
+  for (const auto& v : doc.as_array()) {
+    if (!v.is_object()) continue;
+    const auto& s = v.as_object();
+    std::string address = str(s, "address");
+    std::printf("%s  %s  ehlo %s  pools %s\n", str(s, "source").c_str(),
+                address.empty() ? "(system's address)" : address.c_str(), str(s, "ehlo").c_str(),
+                str(s, "pools").c_str());
+    if (!str(s, "warmup").empty()) {
+      std::printf("  warm-up \"%s\" day %s (since %s)%s\n", str(s, "warmup").c_str(),
+                  str(s, "warmup_day").c_str(), str(s, "warmup_start").c_str(),
+                  str(s, "warmed_up") == "yes" ? ", warmed up" : "");
+      const json::value* counts = s.if_contains("warmup_counts");
+      if (counts && counts->is_array()) {
+        std::printf("    %-12s %10s %10s %10s %10s\n", "PROVIDER", "TODAY", "DAY CAP", "THIS HOUR",
+                    "HOUR CAP");
+        for (const auto& c : counts->as_array()) {
+          if (!c.is_object()) continue;
+          const auto& co = c.as_object();
+          auto cap = [&](const char* key) {
+            const std::string x = str(co, key);
+            return x == "0" ? std::string("none") : x;
+          };
+          std::printf("    %-12s %10s %10s %10s %10s\n",
+                      str(co, "provider").empty() ? "(others)" : str(co, "provider").c_str(),
+                      str(co, "today").c_str(), cap("daily_cap").c_str(),
+                      str(co, "this_hour").c_str(), cap("hourly_cap").c_str());
+        }
+      }
+    } else {
+      std::printf("  established (no warm-up)\n");
+    }
+    const json::value* lanes = s.if_contains("lanes");
+    if (lanes && lanes->is_array() && !lanes->as_array().empty()) {
+      std::printf("    %-34s %-10s %6s %7s %8s %9s %s\n", "SITE", "PROVIDER", "OPEN", "LIMIT",
+                  "LEARNED", "DELIVERED", "STATE");
+      for (const auto& l : lanes->as_array()) {
+        if (!l.is_object()) continue;
+        const auto& lo = l.as_object();
+        std::string site = str(lo, "site");
+        if (site.size() > 34) site = site.substr(0, 31) + "...";
+        const std::string learned = str(lo, "learned_connection_limit");
+        std::printf("    %-34s %-10s %6s %7s %8s %9s %s\n", site.c_str(),
+                    str(lo, "provider").empty() ? "-" : str(lo, "provider").c_str(),
+                    str(lo, "open_connections").c_str(), str(lo, "connection_limit").c_str(),
+                    learned == "0" ? "-" : learned.c_str(), str(lo, "delivered").c_str(),
+                    str(lo, "suspended") == "yes" ? "suspended" : "");
+      }
+    }
   }
   return 0;
 }

@@ -2,6 +2,8 @@
 // on the [http] listener (src/http/admin.h).
 //   sluice queue sites [--json]    every shaping key: limits configured and learned, connections,
 //                                  last signal, suspension
+//   sluice queue sources [--json]  every egress source: address, pools, warm-up day, today's
+//                                  counts and caps, and its learned limits per site
 //   sluice queue explain ID        one message: envelope, attempts, next attempt, where it is
 #pragma once
 
@@ -16,6 +18,7 @@ struct QueueOptions {
 };
 
 int queue_sites(const QueueOptions& o);
+int queue_sources(const QueueOptions& o);
 int queue_explain(const QueueOptions& o, const std::string& id);
 
 }  // namespace sluice

@@ -232,6 +232,9 @@ Status Server::Impl::start() {
   sources.sites = [this](std::function<void(std::string)> done) {
     manager->sites_json(std::move(done));
   };
+  sources.sources = [this](std::function<void(std::string)> done) {
+    manager->sources_json(std::move(done));
+  };
   sources.message = [this](const std::string& id_text,
                            std::function<void(std::string)> done) {
     auto id = spool::parse_id(id_text);

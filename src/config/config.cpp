@@ -294,7 +294,8 @@ void read_sections(const toml::table& root, const std::string& file, Config& c,
   static constexpr std::string_view kSections[] = {"server", "smtp",    "http",     "spool",
                                                    "log",    "queue",   "delivery", "dns",
                                                    "route",  "shaping", "classify", "source",
-                                                   "pool",   "tenant",  "egress",   "campaign"};
+                                                   "pool",   "tenant",  "egress",   "campaign",
+                                                   "warmup"};
   for (const auto& [k, v] : root) {
     bool known = false;
     for (auto s : kSections) known = known || k.str() == s;

@@ -184,7 +184,22 @@ struct EgressSource {
   std::string name;
   std::string address;  // bind outbound connections here; "" = the system's choice
   std::string ehlo;     // "" = [delivery] helo_name, else server.hostname
+  std::string warmup;   // a warm-up schedule's name; "" = none (an established address)
+  int64_t warmup_start_ms = 0;  // day 1 of its warm-up (Unix ms, UTC day); 0 = its first message
   friend bool operator==(const EgressSource&, const EgressSource&) = default;
+};
+
+// [warmup.NAME] (and the built-in etc/warmup.toml): caps per day of a source's warm-up.
+struct WarmupCaps {
+  std::vector<uint64_t> daily;   // day 1, 2, …; after the last, no cap
+  std::vector<uint64_t> hourly;  // the same days; missing days: a tenth of the daily cap
+  friend bool operator==(const WarmupCaps&, const WarmupCaps&) = default;
+};
+struct WarmupSchedule {
+  std::string name;
+  WarmupCaps caps;                             // every provider …
+  std::map<std::string, WarmupCaps> providers;  // … unless it has its own
+  friend bool operator==(const WarmupSchedule&, const WarmupSchedule&) = default;
 };
 
 struct EgressPool {
@@ -217,6 +232,7 @@ struct EgressConfig {
   std::map<std::string, EgressPool> pools;
   std::map<std::string, Tenant> tenants;
   std::map<std::string, Campaign> campaigns;
+  std::map<std::string, WarmupSchedule> warmups;  // the built-in ones and the configuration's
   // Headers that tag a message at injection, removed before it is spooled.
   std::string tenant_header = "X-Tenant";
   std::string campaign_header = "X-Campaign";

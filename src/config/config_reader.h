@@ -33,6 +33,9 @@ Result<toml::table> parse_toml_data(std::string_view text, const std::string& na
 void read_egress_sections(const toml::table& root, const std::string& file, Config& c,
                           std::vector<ConfigError>& errors);
 
+// The warm-up schedules shipped in etc/warmup.toml (compiled in).
+std::map<std::string, WarmupSchedule> builtin_warmups();
+
 class Section {
  public:
   // `table` may be null (section absent: every field keeps its default).

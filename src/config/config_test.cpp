@@ -5,6 +5,12 @@
 namespace sluice::config {
 namespace {
 
+// The built-in schedules, as a configuration without [warmup] sees them.
+std::map<std::string, WarmupSchedule> builtin_warmups_for_test() {
+  auto r = load_config_text("", "empty.toml");
+  return r.ok() ? r->egress.warmups : std::map<std::string, WarmupSchedule>{};
+}
+
 std::vector<ConfigError> errors_of(std::string_view text) {
   auto r = load_config_text(text, "test.toml");
   EXPECT_FALSE(r.ok()) << text;
@@ -204,7 +210,7 @@ TEST(Config, WithoutSourcesOneDefaultSourceAndPoolKeepOldConfigsWorking) {
                             "t.toml");
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->egress.sources.size(), 1u);
-  EXPECT_EQ(r->egress.sources.at("default"), (EgressSource{"default", "127.0.0.9", "mx.test"}));
+  EXPECT_EQ(r->egress.sources.at("default"), (EgressSource{"default", "127.0.0.9", "mx.test", "", 0}));
   ASSERT_EQ(r->egress.pools.size(), 1u);
   EXPECT_EQ(r->egress.pools.at("default").sources,
             (std::vector<std::pair<std::string, uint32_t>>{{"default", 1}}));
@@ -218,7 +224,8 @@ ehlo = "mta1.example.test"
 
 [source.ip2]
 address = "127.0.0.3"
-warmup = "none"
+warmup = "default"
+warmup_start = "2026-11-28"
 
 [source.ip3]
 address = "127.0.0.4"
@@ -255,6 +262,9 @@ rate = "600/h"
   EXPECT_EQ(e.tenant_of_user("bigco-api"), "bigco");
   EXPECT_EQ(e.tenant_of_user("stranger"), "");
   EXPECT_EQ(e.tenant_header, "X-Tenant");
+  EXPECT_EQ(e.sources.at("ip1").warmup, "");
+  EXPECT_EQ(e.sources.at("ip2").warmup, "default");
+  EXPECT_EQ(e.sources.at("ip2").warmup_start_ms, 1'795'824'000'000);  // 2026-11-28T00:00Z
   EXPECT_EQ(e.campaigns.at("spring").window, std::chrono::hours(1));
   EXPECT_FALSE(e.campaigns.at("spring").rate.limited());
   EXPECT_NEAR(e.campaigns.at("drip").rate.per_second(), 600.0 / 3600, 1e-9);
@@ -278,7 +288,7 @@ address = "not an address"
 ehlo = "x"
 [source.c]
 address = "127.0.0.2"
-warmup = "default"
+warmup = "nope"
 [source.d]
 address = "127.0.0.2"
 [pool.p]
@@ -298,7 +308,7 @@ rate = "1/s"
   EXPECT_NE(all.find("test.toml:5:11: source.a.address: expected an IPv4"), std::string::npos)
       << all;
   EXPECT_NE(all.find("source.b.address: a source needs an address"), std::string::npos) << all;
-  EXPECT_NE(all.find("test.toml:10:10: source.c.warmup: warm-up schedules are not built yet"),
+  EXPECT_NE(all.find("test.toml:10:10: source.c.warmup: no warm-up schedule \"nope\""),
             std::string::npos)
       << all;
   EXPECT_NE(all.find("test.toml:12:11: source.d.address: source c has this address already"),
@@ -315,6 +325,34 @@ rate = "1/s"
             std::string::npos)
       << all;
   EXPECT_NE(all.find("campaign.none.window: a campaign needs a window"), std::string::npos) << all;
+}
+
+TEST(Config, WarmUpSchedulesBuiltInAndOwn) {
+  auto r = load_config_text(R"(
+[warmup.gentle]
+daily = [10, 20]
+hourly = [2]
+[warmup.gentle.provider.gmail]
+daily = [5]
+[warmup.default]
+daily = [1]
+)",
+                            "t.toml");
+  ASSERT_TRUE(r.ok()) << r.error()[0].str();
+  const auto& w = r->egress.warmups;
+  EXPECT_EQ(w.at("gentle").caps.daily, (std::vector<uint64_t>{10, 20}));
+  EXPECT_EQ(w.at("gentle").caps.hourly, (std::vector<uint64_t>{2}));
+  EXPECT_EQ(w.at("gentle").providers.at("gmail").daily, (std::vector<uint64_t>{5}));
+  EXPECT_EQ(w.at("default").caps.daily, (std::vector<uint64_t>{1}));  // replaces the built-in
+  EXPECT_TRUE(w.count("short"));                                       // built in
+  const auto builtin = builtin_warmups_for_test();
+  EXPECT_EQ(builtin.at("default").caps.daily.front(), 50u);
+  EXPECT_TRUE(builtin.at("default").providers.count("microsoft"));
+  auto errors = errors_of("[warmup.bad]\ndaily = [10, 0]\n[warmup.empty]\nhourly = [1]\n");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].str(), "test.toml:2:14: warmup.bad.daily: each cap must be a whole number "
+                             "of messages, 1 or more");
+  EXPECT_EQ(errors[1].key, "warmup.empty.daily");
 }
 
 }  // namespace

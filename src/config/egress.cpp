@@ -2,11 +2,70 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
 
 #include "config/config_reader.h"
 
+namespace sluice::embedded {
+// etc/warmup.toml, compiled in (cmake/EmbedText.cmake).
+std::string_view warmup_schedules();
+}  // namespace sluice::embedded
+
 namespace sluice::config {
 namespace {
+
+// A list of caps: whole numbers >= 1.
+void read_caps_list(const toml::table& t, const char* key, const std::string& prefix,
+                    const std::string& file, std::vector<uint64_t>& out,
+                    std::vector<ConfigError>& errors) {
+  const toml::node* n = t.get(key);
+  if (!n) return;
+  auto fail = [&](const toml::node& at, std::string message) {
+    errors.push_back({file, at.source().begin.line, at.source().begin.column,
+                      prefix + "." + key, std::move(message)});
+  };
+  const toml::array* list = n->as_array();
+  if (!list || list->empty()) return fail(*n, "expected a list of caps, one per day: [50, 100, …]");
+  for (const auto& e : *list) {
+    const auto v = e.value<int64_t>();
+    if (!v || *v < 1) return fail(e, "each cap must be a whole number of messages, 1 or more");
+    out.push_back(static_cast<uint64_t>(*v));
+  }
+}
+
+void read_caps(const toml::table& t, const toml::node& at, const std::string& prefix,
+               const std::string& file, WarmupCaps& caps, std::vector<ConfigError>& errors) {
+  Section sec(&t, prefix, file, &errors);
+  sec.known("daily");
+  sec.known("hourly");
+  sec.known("provider");
+  read_caps_list(t, "daily", prefix, file, caps.daily, errors);
+  read_caps_list(t, "hourly", prefix, file, caps.hourly, errors);
+  if (!t.get("daily")) {
+    errors.push_back({file, at.source().begin.line, at.source().begin.column, prefix + ".daily",
+                      "a warm-up schedule needs daily caps"});
+  }
+  sec.finish();
+}
+
+// [warmup.NAME] tables of `root` into `out`.
+void read_warmups(const toml::table& root, const std::string& file,
+                  std::map<std::string, WarmupSchedule>& out, std::vector<ConfigError>& errors);
+
+// "2026-11-30" -> Unix ms of that UTC day's start.
+std::optional<int64_t> parse_day(std::string_view s) {
+  int y = 0, m = 0, d = 0;
+  if (s.size() != 10 || std::sscanf(std::string(s).c_str(), "%4d-%2d-%2d", &y, &m, &d) != 3 ||
+      m < 1 || m > 12 || d < 1 || d > 31 || y < 2000)
+    return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = m - 1;
+  tm.tm_mday = d;
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
+}
 
 std::optional<std::string> check_address(std::string_view s) {
   unsigned char buf[16];
@@ -65,9 +124,57 @@ void read_pool_sources(const toml::node& n, const std::string& key, const std::s
 
 }  // namespace
 
+namespace {
+
+void read_warmups(const toml::table& root, const std::string& file,
+                  std::map<std::string, WarmupSchedule>& out, std::vector<ConfigError>& errors) {
+  each_table(root, "warmup", file, errors,
+             [&](const std::string& name, const std::string& key, const toml::table& t,
+                 const toml::node& node) {
+               WarmupSchedule w;
+               w.name = name;
+               read_caps(t, node, key, file, w.caps, errors);
+               if (const toml::node* p = t.get("provider")) {
+                 if (!p->is_table()) {
+                   errors.push_back({file, p->source().begin.line, p->source().begin.column,
+                                     key + ".provider", "expected tables [" + key + ".provider.X]"});
+                 } else {
+                   for (const auto& [prov, pnode] : *p->as_table()) {
+                     const std::string pkey = key + ".provider." + std::string(prov.str());
+                     if (!pnode.is_table()) {
+                       errors.push_back({file, pnode.source().begin.line,
+                                         pnode.source().begin.column, pkey, "expected a table"});
+                       continue;
+                     }
+                     read_caps(*pnode.as_table(), pnode, pkey, file,
+                               w.providers[std::string(prov.str())], errors);
+                   }
+                 }
+               }
+               out[name] = std::move(w);
+             });
+}
+
+}  // namespace
+
+std::map<std::string, WarmupSchedule> builtin_warmups() {
+  std::vector<ConfigError> errors;
+  std::map<std::string, WarmupSchedule> out;
+  auto root = parse_toml(embedded::warmup_schedules(), "etc/warmup.toml (built in)", errors);
+  if (root) read_warmups(*root, "etc/warmup.toml (built in)", out, errors);
+  if (!errors.empty()) {
+    // The shipped file is checked by its unit test; a broken build must not start quietly.
+    std::fprintf(stderr, "sluice: %s\n", errors.front().str().c_str());
+    std::abort();
+  }
+  return out;
+}
+
 void read_egress_sections(const toml::table& root, const std::string& file, Config& c,
                           std::vector<ConfigError>& errors) {
   EgressConfig& e = c.egress;
+  e.warmups = builtin_warmups();
+  read_warmups(root, file, e.warmups, errors);
   each_table(root, "source", file, errors,
              [&](const std::string& name, const std::string& key, const toml::table& t,
                  const toml::node&) {
@@ -82,16 +189,21 @@ void read_egress_sections(const toml::table& root, const std::string& file, Conf
                                        });
                if (!t.get("address")) sec.fail("address", "a source needs an address");
                sec.string("ehlo", s.ehlo, /*allow_empty=*/true);
-               // Warm-up schedules are the next part of egress; a key that would be silently
-               // ignored is refused instead.
-               if (t.get("warmup")) {
-                 sec.known("warmup");
-                 std::string w;
-                 if (auto v = t.get("warmup")->value<std::string>()) w = *v;
-                 if (w != "none")
-                   sec.fail("warmup", "warm-up schedules are not built yet: remove the key, or "
-                                      "write warmup = \"none\"");
-               }
+               sec.string("warmup", s.warmup, /*allow_empty=*/true);
+               if (s.warmup == "none") s.warmup.clear();
+               if (!s.warmup.empty() && !e.warmups.count(s.warmup))
+                 sec.fail("warmup", "no warm-up schedule \"" + s.warmup +
+                                        "\" (built in: etc/warmup.toml; or [warmup." +
+                                        s.warmup + "] here)");
+               sec.parsed<int64_t>("warmup_start", s.warmup_start_ms,
+                                   [](std::string_view v, int64_t& out) {
+                                     auto day = parse_day(v);
+                                     if (!day)
+                                       return std::optional<std::string>(
+                                           "expected a day such as \"2026-11-30\"");
+                                     out = *day;
+                                     return std::optional<std::string>();
+                                   });
                sec.finish();
                e.sources[name] = std::move(s);
              });
@@ -151,7 +263,7 @@ void read_egress_sections(const toml::table& root, const std::string& file, Conf
   const toml::node* delivery_ip = root.at_path("delivery.source_ip").node();
   if (e.sources.empty()) {
     // The configuration before pools: one implicit source and pool, both "default".
-    e.sources["default"] = EgressSource{"default", c.delivery.source_ip, c.delivery.helo_name};
+    e.sources["default"] = EgressSource{"default", c.delivery.source_ip, c.delivery.helo_name, "", 0};
   } else if (delivery_ip) {
     errors.push_back({file, delivery_ip->source().begin.line, delivery_ip->source().begin.column,
                       "delivery.source_ip",

@@ -81,8 +81,10 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
     std::string target(req.target());
     if (const size_t q = target.find('?'); q != std::string::npos) target.resize(q);
     if (target == "/healthz") co_return make(bhttp::status::ok, "ok\n", v, ka, "text/plain");
-    if (target == "/api/v1/sites") {
-      auto start = [this](std::function<void(std::string)> done) { sources.sites(std::move(done)); };
+    if (target == "/api/v1/sites" || target == "/api/v1/sources") {
+      auto start = [this, target](std::function<void(std::string)> done) {
+        (target == "/api/v1/sites" ? sources.sites : sources.sources)(std::move(done));
+      };
       std::string body = co_await ask(start);
       body.push_back('\n');
       co_return make(bhttp::status::ok, std::move(body), v, ka);

@@ -3,6 +3,8 @@
 //
 //   GET /api/v1/sites           every shaping key: configured and learned limits, connections,
 //                               last signal, suspension (JSON array)
+//   GET /api/v1/sources         every egress source: address, pools, warm-up day, counts and
+//                               caps per provider, its lanes' learned limits (JSON array)
 //   GET /api/v1/messages/ID     one message: its spooled envelope and where the queue has it
 //   GET /healthz                "ok"
 //
@@ -25,7 +27,8 @@ namespace sluice::http {
 
 // Where the answers come from. Each callback may complete on any thread.
 struct AdminSources {
-  std::function<void(std::function<void(std::string)>)> sites;  // JSON array
+  std::function<void(std::function<void(std::string)>)> sites;    // JSON array
+  std::function<void(std::function<void(std::string)>)> sources;  // JSON array
   // The message's JSON object, or "" when no message has that id.
   std::function<void(const std::string& id, std::function<void(std::string)>)> message;
 };

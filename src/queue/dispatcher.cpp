@@ -59,6 +59,37 @@ const outbound::ClientContext& Dispatcher::client_for(const std::string& source)
   return clients_.at(source);
 }
 
+shaping::Warmup* Dispatcher::warmup(const std::string& source) {
+  const auto& src = options_.egress.sources.at(source);
+  if (src.warmup.empty()) return nullptr;
+  auto& w = warmups_[source];
+  if (!w) {
+    const int64_t now = now_ms_();
+    w = std::make_unique<shaping::Warmup>(options_.egress.warmups.at(src.warmup),
+                                          src.warmup_start_ms ? src.warmup_start_ms : now);
+    const std::string key = "warmup/" + source;
+    if (auto st = spool_.read_state(key); st.ok()) {
+      for (const auto& [k, v] : *st) {
+        if (k == key) (void)w->restore(v, /*keep_start=*/src.warmup_start_ms != 0);
+      }
+    }
+  }
+  return w.get();
+}
+
+int64_t Dispatcher::warm_wait(Lane& lane, int64_t now) {
+  shaping::Warmup* w = warmup(lane.source);
+  return w ? w->wait(lane.site->dest.provider, now) : 0;
+}
+
+void Dispatcher::warm_count(Lane& lane, int64_t now) {
+  shaping::Warmup* w = warmup(lane.source);
+  if (!w) return;
+  w->count(lane.site->dest.provider, now);
+  // Not synced, like learned limits: a crash may forget the last few counts, a restart none.
+  (void)spool_.put_state("warmup/" + lane.source, w->encode());
+}
+
 SiteState& Dispatcher::site_for(const dns::Destination& d, const std::string& domain) {
   auto& ptr = sites_[d.site];
   if (!ptr) {
@@ -213,10 +244,18 @@ void Dispatcher::open_connections(SiteState& site, ReadyQueue& q) {
     Lane* best = nullptr;
     double best_load = 0;
     int64_t reopen = 0;  // the earliest time a closed lane opens again
-    bool all_suspended = true;
+    bool all_suspended = true, all_warming = true;
     for (auto& [lane, weight] : q.lanes) {
       all_suspended = all_suspended && lane->ctl->suspended(now);
       if (std::find(paced.begin(), paced.end(), lane) != paced.end()) continue;
+      // A warming source at its cap for the site's provider waits for the next hour or day;
+      // the pool's other sources carry its traffic meanwhile.
+      if (const int64_t wait = warm_wait(*lane, now)) {
+        wake_at(*lane, now + wait);
+        reopen = reopen ? std::min(reopen, now + wait) : now + wait;
+        continue;
+      }
+      all_warming = false;
       if (!lane->ctl->may_open(now, lane->connections)) {
         if (const int64_t at = lane->ctl->reopen_at_ms(now)) {
           wake_at(*lane, at);
@@ -243,7 +282,10 @@ void Dispatcher::open_connections(SiteState& site, ReadyQueue& q) {
       } else if (open == 0 && reopen && reopen - now > kParkAfterMs) {
         // No source of the pool can send to the site for long, nothing is open: the messages
         // wait in the scheduled queue (uncharged) instead of in memory.
-        park(site, q, reopen, all_suspended ? "suspended" : "held after refused connections");
+        park(site, q, reopen,
+             all_warming    ? "at its sources' warm-up caps"
+             : all_suspended ? "suspended"
+                             : "held after refused connections");
       }
       return;
     }
@@ -354,6 +396,7 @@ std::optional<outbound::Job> Dispatcher::take_job(SiteState& site, ReadyQueue& q
     auto ref = jobs_.find(job.token);
     if (body) {
       job.body = std::move(*body);
+      warm_count(lane, now_ms_());
       if (ref != jobs_.end()) {
         ref->second.lane = lane.key;
         ref->second.body_bytes = job.body.size();
@@ -386,6 +429,7 @@ Dispatcher::Take Dispatcher::take_next(const std::string& key, uint32_t done) {
   }
   if (serving.empty()) return {};
   const int64_t idle = l->ctl->limits().idle_timeout.count();
+  if (const int64_t wait = warm_wait(*l, now)) return Take{std::nullopt, wait, idle};
   if (const int64_t wait = l->ctl->take_message(now)) return Take{std::nullopt, wait, idle};
   ReadyQueue& q = *serving[l->next_queue++ % serving.size()];
   return Take{take_job(s, q, *l), 0, idle};
@@ -572,6 +616,77 @@ std::string Dispatcher::lanes_json() const {
       obj.pop_back();  // the '\n'
       out += obj;
     }
+  }
+  out.push_back(']');
+  return out;
+}
+
+std::string Dispatcher::sources_json() {
+  const int64_t now = now_ms_();
+  std::string out = "[";
+  for (const auto& [name, src] : options_.egress.sources) {
+    std::string pools = "[";
+    for (const auto& [pool, p] : options_.egress.pools) {
+      for (const auto& [member, weight] : p.sources) {
+        if (member != name) continue;
+        if (pools.size() > 1) pools.push_back(',');
+        append_json_string(pools, pool);
+      }
+    }
+    pools.push_back(']');
+    JsonLine j;
+    j.str("source", name).str("address", src.address).str("ehlo", client_for(name).helo);
+    j.raw("pools", pools).str("warmup", src.warmup);
+    if (shaping::Warmup* w = warmup(name)) {
+      // Today's count and caps for every provider it has sent to, and for the rest ("").
+      std::map<std::string, bool> providers{{"", true}};
+      for (const auto& [p, c] : w->counts()) providers[p] = true;
+      std::string caps = "[";
+      for (const auto& [p, _] : providers) {
+        const auto c = w->counted(p, now);
+        const auto cap = w->caps(p, now);
+        if (caps.size() > 1) caps.push_back(',');
+        JsonLine e;
+        e.str("provider", p)
+            .unum("today", c.today)
+            .unum("daily_cap", cap.daily)
+            .unum("this_hour", c.this_hour)
+            .unum("hourly_cap", cap.hourly);
+        std::string obj = e.finish();
+        obj.pop_back();
+        caps += obj;
+      }
+      caps.push_back(']');
+      j.unum("warmup_day", w->day(now))
+          .str("warmup_start", iso_ms(w->start_ms()).substr(0, 10))
+          .boolean("warmed_up", w->warmed(now))
+          .raw("warmup_counts", caps);
+    }
+    std::string lanes = "[";
+    for (const auto& [site_name, site] : sites_) {
+      auto it = site->lanes.find(name);
+      if (it == site->lanes.end()) continue;
+      const Lane& l = *it->second;
+      if (lanes.size() > 1) lanes.push_back(',');
+      JsonLine e;
+      e.str("site", site_name)
+          .str("provider", site->dest.provider)
+          .unum("connection_limit", l.ctl->connection_limit())
+          .unum("learned_connection_limit", l.ctl->learned().connection_limit)
+          .num("message_rate_per_hour", static_cast<int64_t>(l.ctl->message_rate() * 3600))
+          .unum("open_connections", l.connections)
+          .boolean("suspended", l.ctl->suspended(now))
+          .unum("delivered", l.delivered);
+      std::string obj = e.finish();
+      obj.pop_back();
+      lanes += obj;
+    }
+    lanes.push_back(']');
+    j.raw("lanes", lanes);
+    std::string obj = j.finish();
+    obj.pop_back();
+    if (out.size() > 1) out.push_back(',');
+    out += obj;
   }
   out.push_back(']');
   return out;

@@ -23,6 +23,7 @@
 #include <boost/asio/strand.hpp>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -31,6 +32,7 @@
 #include "config/config.h"
 #include "outbound/client.h"
 #include "queue/lane.h"
+#include "shaping/warmup.h"
 
 namespace sluice::spool {
 class Spool;
@@ -125,6 +127,9 @@ class Dispatcher {
   std::string lanes_json() const;
   // One recipient domain's site as far as this server has met it, for `queue explain`.
   std::string domain_json(const std::string& domain) const;
+  // Every source: its address, pools, warm-up (day, today's counts and caps per provider) and
+  // its lanes' learned limits, as a JSON array (`sluice queue sources`).
+  std::string sources_json();
 
  private:
   struct Take {
@@ -145,6 +150,13 @@ class Dispatcher {
   std::unique_ptr<Lane> make_lane(SiteState& site, const config::EgressSource& src,
                                   const std::string& domain);
   const outbound::ClientContext& client_for(const std::string& source) const;
+  // The source's warm-up (made on first use: day 1 is its configured start, the start an
+  // earlier run saved, or now); null for an established source.
+  shaping::Warmup* warmup(const std::string& source);
+  // 0 when the lane's warm-up lets it send one more message to its site now; else how long
+  // until its cap resets.
+  int64_t warm_wait(Lane& lane, int64_t now_ms);
+  void warm_count(Lane& lane, int64_t now_ms);
 
   boost::asio::io_context& ioc_;
   Strand& strand_;
@@ -156,6 +168,7 @@ class Dispatcher {
   // One client context per source (its bind address and EHLO name); never changed after
   // construction: connections keep references to them.
   std::unordered_map<std::string, outbound::ClientContext> clients_;
+  std::map<std::string, std::unique_ptr<shaping::Warmup>> warmups_;  // by source name
 
   std::unordered_map<std::string, std::unique_ptr<SiteState>> sites_;
   std::unordered_map<std::string, Lane*> lanes_;  // by key

@@ -442,6 +442,10 @@ void Manager::sites_json(std::function<void(std::string)> done) {
   asio::post(strand_, [this, done = std::move(done)] { done(dispatcher_->lanes_json()); });
 }
 
+void Manager::sources_json(std::function<void(std::string)> done) {
+  asio::post(strand_, [this, done = std::move(done)] { done(dispatcher_->sources_json()); });
+}
+
 void Manager::message_json(const spool::MessageMeta& meta, std::function<void(std::string)> done) {
   std::vector<std::string> domains;
   for (const auto& r : meta.recipients) {

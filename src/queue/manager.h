@@ -93,6 +93,8 @@ class Manager final : public Intake, public outbound::JobSource {
   // Every lane's (shaping key's) configured and learned limits, open connections, last signal and
   // suspension, as a JSON array (the admin API); `done` runs on the manager's strand.
   void sites_json(std::function<void(std::string)> done);
+  // Every egress source with its pools, warm-up and lanes (Dispatcher::sources_json).
+  void sources_json(std::function<void(std::string)> done);
   // Where the queue has one (spooled) message and what holds it, as a JSON object: in flight
   // (its jobs and their sites) or scheduled, and for each recipient domain the site it lands on
   // with that site's state (limit, suspension, last signal). `done` runs on the strand.

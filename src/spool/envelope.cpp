@@ -177,7 +177,9 @@ std::string meta_json(const MessageMeta& m, std::string_view queue) {
       .raw("recipients", rcpts)
       .unum("size", m.size)
       .unum("attempts", m.attempts)
-      .num("next_due_ms", m.next_due_ms);
+      .num("next_due_ms", m.next_due_ms)
+      .str("tenant", m.tenant)
+      .str("campaign", m.campaign);
   if (!queue.empty()) j.raw("queue", queue);
   std::string out = j.finish();
   out.pop_back();  // the newline
