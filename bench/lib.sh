@@ -423,7 +423,10 @@ haraka_drain() {   # bounded: true once the outbound queue directory is empty
 # ------------------------------------------------------------------------------------- sluice
 # write_sluice_toml SMTP_LINES [MORE_SECTIONS]: etc/sluice.toml's settings with bench ports and
 # a spool and log in the temporary directory; SMTP_LINES go into [smtp], MORE_SECTIONS at the end.
+# SLUICE_POOL="127.0.0.2 127.0.0.3": sluice sends through egress sources on these addresses, all
+# in pool "default" with weight 1 (doc/config.md, "Egress"), to measure the cost of pools.
 SLUICE_TOML=""
+SLUICE_POOL=${SLUICE_POOL:-}
 write_sluice_toml() {
   SLUICE_TOML=$WORK/sluice/sluice.toml
   mkdir -p "$WORK/sluice"
@@ -448,6 +451,11 @@ path = "$WORK/sluice/spool"
 path = "$WORK/sluice/log/sluice.jsonl"
 EOF
   if [[ -n ${2:-} ]]; then printf '\n%s\n' "$2" >>"$SLUICE_TOML"; fi
+  local n=0 address
+  for address in $SLUICE_POOL; do
+    n=$((n + 1))
+    printf '\n[source.s%d]\naddress = "%s"\n' "$n" "$address" >>"$SLUICE_TOML"
+  done
 }
 
 # sluice_check_config: true when `sluice serve --check-config` accepts $SLUICE_TOML (bounded);

@@ -42,6 +42,7 @@
 #   CONCURRENCY         injecting client counts, e.g. "1 10 50" (default; QUICK: "1 10")
 #   REPEAT              runs per cell; the table shows the median (default 3; QUICK: 1)
 #   TARGETS             subset of "sink postfix haraka sluice" (default: all four; sink = the ceiling)
+#   SLUICE_POOL         sluice sends from these addresses in one pool ("127.0.0.2 127.0.0.3"; default: none)
 #   HARAKA_MODE         outbound (default: queue to disk, outbound delivery) or forward (smtp_forward)
 #   HARAKA_NODES        Haraka's smtp.ini nodes (default cpus: one worker per core; Haraka: 1)
 #   SLUICE_BIN          sluice binary (default build/release/sluice)
@@ -70,7 +71,7 @@ BENCH_NAME=relay
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 
-repro=$(repro_command bench/relay.sh QUICK MESSAGES MESSAGE_SIZE CONCURRENCY REPEAT TARGETS \
+repro=$(repro_command bench/relay.sh QUICK SLUICE_POOL MESSAGES MESSAGE_SIZE CONCURRENCY REPEAT TARGETS \
   SLUICE_BIN POSTFIX_CONCURRENCY SLUICE_SITE_CONNECTIONS HARAKA_MODE HARAKA_NODES RUN_TIMEOUT \
   DELIVERY_TIMEOUT SINK_IDLE SINK_PORT POSTFIX_PORT HARAKA_PORT SLUICE_PORT SLUICE_HTTP_PORT)
 

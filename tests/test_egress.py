@@ -17,7 +17,7 @@ import unittest
 
 import harness
 from receiver import Receiver
-from test_shaping import Held, inject, sluice_cli
+from test_shaping import Held, delivered_once, inject, sluice_cli
 from test_sim import Sim
 
 TWO_SOURCES = """
@@ -47,11 +47,7 @@ class PerSourceLimits(unittest.TestCase):
         h = Held(routes, 600, "limited.test", extra=TWO_SOURCES)
         try:
             server = h.deliver()
-            deliveries = server.wait_count("Delivery", 600, timeout=90)
-            self.assertEqual(len({r["id"] for r in deliveries}), 600)
-            stats = sim.wait_stats(lambda s: s["providers"]["limited"]["unique_message_ids"] >= 600,
-                                   "600 messages")["providers"]["limited"]
-            self.assertEqual(stats["duplicate_message_ids"], 0)
+            deliveries, stats = delivered_once(self, server, sim, "limited", 600, timeout=90)
             peaks = stats["peak_concurrency"]
             # The receiver counts per IP: each source may have 3, and no more.
             self.assertEqual(sorted(peaks), ["127.0.0.2", "127.0.0.3"])

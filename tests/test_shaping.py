@@ -38,6 +38,17 @@ def sluice_cli(*args):
     return subprocess.run([harness.BIN, *args], capture_output=True, text=True, timeout=TIMEOUT)
 
 
+def delivered_once(test, server, sim, provider, count, timeout=60):
+    """Waits until `count` messages are delivered, each once (sluice's log and the simulator's
+    Message-IDs agree); returns the Delivery records and the provider's stats."""
+    deliveries = server.wait_count("Delivery", count, timeout=timeout)
+    test.assertEqual(len({r["id"] for r in deliveries}), count)
+    stats = sim.wait_stats(lambda s: s["providers"][provider]["unique_message_ids"] >= count,
+                           f"{count} messages")["providers"][provider]
+    test.assertEqual(stats["duplicate_message_ids"], 0)
+    return deliveries, stats
+
+
 class Held:
     """A sluice that first spools `count` messages with delivery held, then is restarted to
     deliver them all at once (a deep ready queue: the sender wants many connections)."""
@@ -70,11 +81,7 @@ class LearnsTheConnectionLimit(unittest.TestCase):
         h = Held(routes, 300, "limited.test")
         try:
             server = h.deliver()
-            deliveries = server.wait_count("Delivery", 300, timeout=60)
-            self.assertEqual(len({r["id"] for r in deliveries}), 300)
-            stats = sim.wait_stats(lambda s: s["providers"]["limited"]["unique_message_ids"] >= 300,
-                                   "300 messages")["providers"]["limited"]
-            self.assertEqual(stats["duplicate_message_ids"], 0)
+            deliveries, stats = delivered_once(self, server, sim, "limited", 300)
             self.assertLessEqual(max(stats["peak_concurrency"].values()), 3)
             refused = stats["refused"].get("connection_limit", 0)
             self.assertGreaterEqual(refused, 1)  # it had to find the limit …

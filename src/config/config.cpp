@@ -33,7 +33,8 @@ std::optional<std::string> check_ip(std::string_view s) {
   return "expected an IPv4 or IPv6 address";
 }
 
-// The keys of one shaping table, into `out` (only those present).
+}  // namespace
+
 void read_shaping_limits(const toml::table& t, Section& s, ShapingOverride& out) {
   auto u32 = [&](std::string_view key, std::optional<uint32_t>& field, uint32_t max) {
     uint32_t v = 0;
@@ -59,6 +60,8 @@ void read_shaping_limits(const toml::table& t, Section& s, ShapingOverride& out)
   }
   s.finish();
 }
+
+namespace {
 
 void read_shaping_section(const toml::table& root, const std::string& file, ShapingConfig& sc,
                           std::vector<ConfigError>& errors) {

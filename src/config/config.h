@@ -129,6 +129,7 @@ struct ShapingOverride {
   std::optional<Duration> idle_timeout;
   std::optional<bool> adaptive;
   void apply_to(ShapingLimits& l) const;
+  friend bool operator==(const ShapingOverride&, const ShapingOverride&) = default;
 };
 
 // How the adaptive controller reacts (doc/shaping.md).
@@ -186,6 +187,7 @@ struct EgressSource {
   std::string ehlo;     // "" = [delivery] helo_name, else server.hostname
   std::string warmup;   // a warm-up schedule's name; "" = none (an established address)
   int64_t warmup_start_ms = 0;  // day 1 of its warm-up (Unix ms, UTC day); 0 = its first message
+  ShapingOverride limits;       // its own limits, over the provider/site/domain ones
   friend bool operator==(const EgressSource&, const EgressSource&) = default;
 };
 
@@ -211,6 +213,7 @@ struct EgressPool {
 struct Tenant {
   std::string name;
   std::string pool = "default";
+  bool priority = false;  // transactional: its jobs go before other tenants' in every queue
   std::vector<std::string> users;  // SMTP AUTH logins that send as this tenant (its own name too)
   friend bool operator==(const Tenant&, const Tenant&) = default;
 };

@@ -33,6 +33,11 @@ Result<toml::table> parse_toml_data(std::string_view text, const std::string& na
 void read_egress_sections(const toml::table& root, const std::string& file, Config& c,
                           std::vector<ConfigError>& errors);
 
+class Section;
+// The keys of one shaping table (connection_limit, max_message_rate, …), into `out` (only those
+// present): [shaping.*] and [source.NAME] use it.
+void read_shaping_limits(const toml::table& t, Section& s, ShapingOverride& out);
+
 // The warm-up schedules shipped in etc/warmup.toml (compiled in).
 std::map<std::string, WarmupSchedule> builtin_warmups();
 

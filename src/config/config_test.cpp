@@ -210,7 +210,7 @@ TEST(Config, WithoutSourcesOneDefaultSourceAndPoolKeepOldConfigsWorking) {
                             "t.toml");
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->egress.sources.size(), 1u);
-  EXPECT_EQ(r->egress.sources.at("default"), (EgressSource{"default", "127.0.0.9", "mx.test", "", 0}));
+  EXPECT_EQ(r->egress.sources.at("default"), (EgressSource{"default", "127.0.0.9", "mx.test", "", 0, {}}));
   ASSERT_EQ(r->egress.pools.size(), 1u);
   EXPECT_EQ(r->egress.pools.at("default").sources,
             (std::vector<std::pair<std::string, uint32_t>>{{"default", 1}}));
@@ -229,6 +229,8 @@ warmup_start = "2026-11-28"
 
 [source.ip3]
 address = "127.0.0.4"
+connection_limit = 4
+max_message_rate = "100/m"
 
 [pool.default]
 sources = { ip1 = 1, ip2 = 3 }
@@ -242,6 +244,7 @@ pool = "default"
 [tenant.bigco]
 pool = "dedicated"
 users = ["bigco-smtp", "bigco-api"]
+priority = true
 
 [campaign.spring]
 window = "1h"
@@ -262,6 +265,11 @@ rate = "600/h"
   EXPECT_EQ(e.tenant_of_user("bigco-api"), "bigco");
   EXPECT_EQ(e.tenant_of_user("stranger"), "");
   EXPECT_EQ(e.tenant_header, "X-Tenant");
+  EXPECT_EQ(e.sources.at("ip3").limits.connection_limit, 4u);
+  EXPECT_EQ(e.sources.at("ip3").limits.max_message_rate->count, 100u);
+  EXPECT_FALSE(e.sources.at("ip1").limits.connection_limit.has_value());
+  EXPECT_TRUE(e.tenants.at("bigco").priority);
+  EXPECT_FALSE(e.tenants.at("acme").priority);
   EXPECT_EQ(e.sources.at("ip1").warmup, "");
   EXPECT_EQ(e.sources.at("ip2").warmup, "default");
   EXPECT_EQ(e.sources.at("ip2").warmup_start_ms, 1'795'824'000'000);  // 2026-11-28T00:00Z

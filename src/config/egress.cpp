@@ -204,6 +204,7 @@ void read_egress_sections(const toml::table& root, const std::string& file, Conf
                                      out = *day;
                                      return std::optional<std::string>();
                                    });
+               read_shaping_limits(t, sec, s.limits);  // the source's own limits
                sec.finish();
                e.sources[name] = std::move(s);
              });
@@ -234,6 +235,7 @@ void read_egress_sections(const toml::table& root, const std::string& file, Conf
                tn.name = name;
                Section sec(&t, key, file, &errors);
                sec.string("pool", tn.pool);
+               sec.boolean("priority", tn.priority);
                sec.strings("users", tn.users, [](std::string_view) { return std::nullopt; });
                sec.finish();
                e.tenants[name] = std::move(tn);
@@ -263,7 +265,7 @@ void read_egress_sections(const toml::table& root, const std::string& file, Conf
   const toml::node* delivery_ip = root.at_path("delivery.source_ip").node();
   if (e.sources.empty()) {
     // The configuration before pools: one implicit source and pool, both "default".
-    e.sources["default"] = EgressSource{"default", c.delivery.source_ip, c.delivery.helo_name, "", 0};
+    e.sources["default"] = EgressSource{"default", c.delivery.source_ip, c.delivery.helo_name, "", 0, {}};
   } else if (delivery_ip) {
     errors.push_back({file, delivery_ip->source().begin.line, delivery_ip->source().begin.column,
                       "delivery.source_ip",

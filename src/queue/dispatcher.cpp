@@ -45,6 +45,9 @@ Dispatcher::Dispatcher(asio::io_context& ioc, Strand& strand, DispatcherOptions 
       hooks_(std::move(hooks)),
       now_ms_(std::move(clock)),
       tick_timer_(strand) {
+  for (const auto& [name, t] : options_.egress.tenants) {
+    if (t.priority) priority_tenants_.insert(name);
+  }
   for (const auto& [name, src] : options_.egress.sources) {
     outbound::ClientContext c = client;
     c.delivery.source_ip = src.address;
@@ -96,9 +99,13 @@ SiteState& Dispatcher::site_for(const dns::Destination& d, const std::string& do
     ptr = std::make_unique<SiteState>();
     ptr->name = d.site;
   } else if (options_.shaping.domains.count(domain)) {
-    // A domain override applies to the site it lands on.
+    // A domain override applies to the site it lands on (under the source's own).
     const auto limits = options_.shaping.limits_for(d.provider, d.site, domain);
-    for (auto& [name, lane] : ptr->lanes) lane->ctl->set_limits(limits);
+    for (auto& [name, lane] : ptr->lanes) {
+      config::ShapingLimits l = limits;
+      options_.egress.sources.at(name).limits.apply_to(l);
+      lane->ctl->set_limits(l);
+    }
   }
   SiteState& s = *ptr;
   s.dest = d;  // the newest answer wins (TTL expiry, changed MX)
@@ -117,9 +124,9 @@ std::unique_ptr<Lane> Dispatcher::make_lane(SiteState& site, const config::Egres
   l.address = src.address;
   l.site = &site;
   const int64_t now = now_ms_();
-  l.ctl = std::make_unique<shaping::Controller>(
-      options_.shaping.limits_for(site.dest.provider, site.name, domain), options_.shaping.tuning,
-      now);
+  config::ShapingLimits limits = options_.shaping.limits_for(site.dest.provider, site.name, domain);
+  src.limits.apply_to(limits);  // the source's own, over the site's
+  l.ctl = std::make_unique<shaping::Controller>(limits, options_.shaping.tuning, now);
   l.wake = std::make_unique<asio::steady_timer>(strand_);
   // What an earlier run (or this one, before the site was forgotten) learned about it.
   std::string key(kShapingStatePrefix);
@@ -142,6 +149,7 @@ uint64_t Dispatcher::add(SiteState& site, const std::string& pool_name, uint64_t
   if (!q) {
     q = std::make_unique<ReadyQueue>();
     q->pool = pool->first;
+    q->ready.prioritize(&priority_tenants_);
     const std::string& domain = site.domains.empty() ? std::string() : site.domains.back();
     for (const auto& [source, weight] : pool->second.sources) {
       auto& lane = site.lanes[source];

@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -169,6 +170,7 @@ class Dispatcher {
   // construction: connections keep references to them.
   std::unordered_map<std::string, outbound::ClientContext> clients_;
   std::map<std::string, std::unique_ptr<shaping::Warmup>> warmups_;  // by source name
+  std::set<std::string> priority_tenants_;  // [tenant.X] priority: first in every ready queue
 
   std::unordered_map<std::string, std::unique_ptr<SiteState>> sites_;
   std::unordered_map<std::string, Lane*> lanes_;  // by key

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <deque>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -16,6 +17,9 @@ namespace sluice::queue {
 template <class Job>
 class FairQueue {
  public:
+  // Tenants whose jobs go first (transactional mail); the set outlives the queue.
+  void prioritize(const std::set<std::string>* tenants) { priority_ = tenants; }
+
   bool empty() const { return size_ == 0; }
   size_t size() const { return size_; }
 
@@ -64,19 +68,29 @@ class FairQueue {
     ++size_;
     return tenants_[tenant];
   }
-  // The tenant after the one served last, in name order, wrapping around.
-  typename std::map<std::string, std::deque<Job>>::const_iterator next() const {
-    auto it = tenants_.upper_bound(turn_);
-    return it == tenants_.end() ? tenants_.begin() : it;
-  }
-  typename std::map<std::string, std::deque<Job>>::iterator next() {
-    auto it = tenants_.upper_bound(turn_);
-    return it == tenants_.end() ? tenants_.begin() : it;
+  using Map = std::map<std::string, std::deque<Job>>;
+  // The tenant after the one served last, in name order, wrapping around; a priority tenant
+  // with jobs before any other.
+  typename Map::const_iterator next() const { return pick(tenants_, turn_, priority_); }
+  typename Map::iterator next() { return pick(tenants_, turn_, priority_); }
+  template <class M>
+  static auto pick(M& tenants, const std::string& turn, const std::set<std::string>* priority) {
+    auto start = tenants.upper_bound(turn);
+    if (start == tenants.end()) start = tenants.begin();
+    if (priority && !priority->empty()) {
+      auto it = start;
+      for (size_t n = tenants.size(); n > 0; --n) {
+        if (priority->count(it->first)) return it;
+        if (++it == tenants.end()) it = tenants.begin();
+      }
+    }
+    return start;
   }
 
   std::map<std::string, std::deque<Job>> tenants_;  // never holds an empty line
   std::string turn_;  // the tenant served last
   size_t size_ = 0;
+  const std::set<std::string>* priority_ = nullptr;
 };
 
 }  // namespace sluice::queue

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,22 @@ TEST(FairQueue, ParkingTakesFromTheLongestLine) {
   EXPECT_EQ(q.sizes(), (std::map<std::string, size_t>{{"big", 4}, {"small", 1}}));
   while (q.size() > 1) q.pop_back();
   EXPECT_EQ(q.pop_front(), 100);  // the small tenant kept its one job
+}
+
+TEST(FairQueue, PriorityTenantsGoFirst) {
+  const std::set<std::string> priority{"receipts"};
+  FairQueue<int> q;
+  q.prioritize(&priority);
+  for (int i = 0; i < 3; ++i) q.push_back("blaster", i);
+  q.push_back("receipts", 100);
+  q.push_back("receipts", 101);
+  q.push_back("zeta", 200);
+  EXPECT_EQ(q.pop_front(), 100);
+  EXPECT_EQ(q.pop_front(), 101);
+  // Then the others in turn (in name order after the one served last).
+  EXPECT_EQ(q.pop_front(), 200);
+  EXPECT_EQ(q.pop_front(), 0);
+  EXPECT_EQ(q.pop_front(), 1);
 }
 
 }  // namespace

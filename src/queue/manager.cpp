@@ -40,7 +40,14 @@ Manager::Manager(asio::io_context& ioc, ManagerOptions options, spool::Spool& sp
       // flight (FairSchedule).
       queue_(options_.egress.tenants.empty()
                  ? options_.max_in_flight
-                 : std::max<size_t>(1, options_.max_in_flight * 3 / 4)),
+                 : std::max<size_t>(1, options_.max_in_flight * 3 / 4),
+             [this] {
+               std::set<std::string> priority;
+               for (const auto& [name, t] : options_.egress.tenants) {
+                 if (t.priority) priority.insert(name);
+               }
+               return priority;
+             }()),
       cadence_(options_.egress.campaigns),
       cadence_timer_(strand_),
       reader_(std::make_unique<ReplyReader>(options_.classifier)) {

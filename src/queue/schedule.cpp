@@ -32,18 +32,22 @@ std::optional<int64_t> FairSchedule::next_due() const {
 
 std::optional<std::pair<spool::MessageId, std::string>> FairSchedule::pop_due(int64_t now_ms) {
   if (heaps_.empty()) return std::nullopt;
-  // Tenants after the one served last first, then from the beginning, each once.
-  auto start = heaps_.upper_bound(turn_);
-  for (size_t n = 0, total = heaps_.size(); n < total; ++n) {
-    if (start == heaps_.end()) start = heaps_.begin();
-    auto it = start++;
-    if (!may_start(it->first)) continue;
+  // Priority tenants first; then tenants after the one served last, then from the beginning,
+  // each once per pass.
+  for (int pass = priority_.empty() ? 1 : 0; pass < 2; ++pass) {
+    auto start = heaps_.upper_bound(turn_);
+    for (size_t n = 0, total = heaps_.size(); n < total; ++n) {
+      if (start == heaps_.end()) start = heaps_.begin();
+      auto it = start++;
+      if (pass == 0 && !priority_.count(it->first)) continue;
+      if (!may_start(it->first)) continue;
     if (auto id = it->second.pop_due(now_ms)) {
       --size_;
       turn_ = it->first;
       std::pair<spool::MessageId, std::string> out{*id, it->first};
       if (it->second.size() == 0) heaps_.erase(it);
       return out;
+    }
     }
   }
   return std::nullopt;

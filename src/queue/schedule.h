@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <queue>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,7 +54,9 @@ class FairSchedule {
  public:
   // At most `tenant_cap` messages of one tenant in flight (the queue manager: three quarters
   // of max_in_flight when tenants are configured).
-  explicit FairSchedule(size_t tenant_cap) : tenant_cap_(tenant_cap) {}
+  // `priority`: tenants whose due messages start before any other's (transactional mail).
+  explicit FairSchedule(size_t tenant_cap, std::set<std::string> priority = {})
+      : tenant_cap_(tenant_cap), priority_(std::move(priority)) {}
 
   void push(const std::string& tenant, int64_t due_ms, spool::MessageId id) {
     heaps_[tenant].push(due_ms, id);
@@ -75,6 +78,7 @@ class FairSchedule {
   std::map<std::string, size_t> in_flight_;
   std::string turn_;  // the tenant served last
   size_t tenant_cap_;
+  std::set<std::string> priority_;
   size_t size_ = 0;
 };
 

@@ -94,5 +94,15 @@ TEST(FairSchedule, NothingIsPoppedBeforeItIsDue) {
   EXPECT_FALSE(s.next_due().has_value());
 }
 
+TEST(FairSchedule, PriorityTenantsStartFirst) {
+  FairSchedule s(100, {"receipts"});
+  for (spool::MessageId id = 1; id <= 5; ++id) s.push("blaster", 10, id);
+  s.push("receipts", 20, 100);
+  s.push("receipts", 30, 101);
+  EXPECT_EQ(s.pop_due(50)->first, 100u);
+  EXPECT_EQ(s.pop_due(50)->first, 101u);
+  EXPECT_EQ(s.pop_due(50)->second, "blaster");
+}
+
 }  // namespace
 }  // namespace sluice::queue
