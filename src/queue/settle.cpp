@@ -106,6 +106,9 @@ void Manager::settle(spool::MessageId id) {
               .str("recipient", m->meta.recipients[i].address)
               .unum("attempts", attempts)
               .num("received_ms", m->meta.received_ms)
+              .str("pool", m->pool)
+              .str("tenant", m->meta.tenant)
+              .str("campaign", m->meta.campaign)
               .str("last_reply", m->results[i] ? m->results[i]->reply.summary() : std::string())
               .finish());
     }
