@@ -169,6 +169,7 @@ class ServerCase(unittest.TestCase):
     SMTP = {}
     TLS = False
     CREDENTIALS = False
+    EXTRA = ""  # more TOML ([tenant.*], …)
 
     @classmethod
     def setUpClass(cls):
@@ -177,7 +178,7 @@ class ServerCase(unittest.TestCase):
             smtp_keys.update(tls_cert=_files["cert"], tls_key=_files["key"])
         if cls.CREDENTIALS:
             smtp_keys["auth_credentials"] = _files["creds"]
-        cls.server = harness.Sluice(smtp=smtp_keys).start()
+        cls.server = harness.Sluice(smtp=smtp_keys, extra=cls.EXTRA).start()
         cls.port = cls.server.port
 
     @classmethod
@@ -761,6 +762,28 @@ class SenderLogins(ServerCase):
         c.check("MAIL FROM:<news@alice.example>", 250, "2.1.0")
         c.check("RSET", 250)
         c.check("MAIL FROM:<>", 250, "2.1.0")
+
+
+class LoginTenants(ServerCase):
+    """[tenant.X] users: an authenticated login sends as its tenant, whatever X-Tenant says
+    (that the tag headers never leave is shown at the receiver: test_egress)."""
+    SMTP = {"client_networks": ["10.0.0.0/8"]}
+    TLS = True
+    CREDENTIALS = True
+    EXTRA = '[tenant.acme]\nusers = ["alice"]\n'
+
+    def test_the_login_decides_the_tenant_and_the_tags_are_removed(self):
+        c = self.connect()
+        c.check("STARTTLS", 220, "2.0.0")
+        c.starttls()
+        c.check("EHLO submit.example", 250)
+        ir = base64.b64encode(b"\0alice\0s3cret").decode()
+        c.check(f"AUTH PLAIN {ir}", 235, "2.7.0")
+        qid = queued_id(c.message(body="X-Tenant: someone-else\r\nX-Campaign: fall\r\n"
+                                       "Subject: t\r\n\r\nx\r\n"))
+        rec = reception(self.server, qid)
+        self.assertEqual(rec["tenant"], "acme")
+        self.assertEqual(rec["campaign"], "fall")
 
 
 class AuthGuessing(ServerCase):
