@@ -21,6 +21,7 @@
 #include "inbound/listener.h"
 #include "net/tls.h"
 #include "observe/event_log.h"
+#include "observe/metrics.h"
 #include "queue/manager.h"
 #include "spool/rocks_spool.h"
 
@@ -124,6 +125,7 @@ struct Server::Impl {
   bool stopping = false;       // on `control`
   int stops_pending = 2;       // listener idle, manager stopped; on `control`
 
+  observe::Metrics metrics;  // before the spool: its writer thread reports syncs here
   std::unique_ptr<spool::RocksSpool> spool;
   std::unique_ptr<observe::EventLog> log;
   std::shared_ptr<asio::ssl::context> tls;
@@ -148,6 +150,8 @@ Status Server::Impl::start() {
   spool::RocksSpoolOptions so;
   so.path = cfg.spool.path;
   so.min_free_bytes = cfg.spool.min_free_space;
+  observe::declare_metrics(metrics);
+  so.on_sync = [this](double seconds) { metrics.observe(observe::metric::kSpoolSync, seconds); };
   auto opened = spool::RocksSpool::open(so);
   if (!opened) return Unexpected<Error>{opened.error()};
   spool = std::move(*opened);
@@ -200,6 +204,7 @@ Status Server::Impl::start() {
   mo.delivery = cfg.delivery;
   mo.shaping = cfg.shaping;
   mo.egress = cfg.egress;
+  mo.metrics = &metrics;
   mo.classifier = cfg.classify.rules.empty() ? &classify::Classifier::builtin() : &classifier;
   mo.hostname = cfg.server.hostname;
   manager = std::make_unique<queue::Manager>(ioc, mo, *spool, *resolver, *log, cc);
@@ -217,6 +222,7 @@ Status Server::Impl::start() {
   inbound::InboundContext ctx;
   ctx.smtp = cfg.smtp;
   ctx.egress = cfg.egress;
+  ctx.metrics = &metrics;
   ctx.hostname = cfg.server.hostname;
   for (const auto& n : cfg.smtp.client_networks) ctx.client_networks.push_back(*Cidr::parse(n));
   ctx.spool = spool.get();
@@ -231,6 +237,11 @@ Status Server::Impl::start() {
   http::AdminSources sources;
   sources.sites = [this](std::function<void(std::string)> done) {
     manager->sites_json(std::move(done));
+  };
+  sources.metrics = [this](std::function<void(std::string)> done) {
+    manager->gauges_text([this, done = std::move(done)](std::string gauges) {
+      done(metrics.render() + gauges);
+    });
   };
   sources.sources = [this](std::function<void(std::string)> done) {
     manager->sources_json(std::move(done));

@@ -81,6 +81,12 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
     std::string target(req.target());
     if (const size_t q = target.find('?'); q != std::string::npos) target.resize(q);
     if (target == "/healthz") co_return make(bhttp::status::ok, "ok\n", v, ka, "text/plain");
+    if (target == "/metrics") {
+      auto start = [this](std::function<void(std::string)> done) { sources.metrics(std::move(done)); };
+      std::string body = co_await ask(start);
+      co_return make(bhttp::status::ok, std::move(body), v, ka,
+                     "text/plain; version=0.0.4; charset=utf-8");
+    }
     if (target == "/api/v1/sites" || target == "/api/v1/sources") {
       auto start = [this, target](std::function<void(std::string)> done) {
         (target == "/api/v1/sites" ? sources.sites : sources.sources)(std::move(done));

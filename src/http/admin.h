@@ -6,6 +6,7 @@
 //   GET /api/v1/sources         every egress source: address, pools, warm-up day, counts and
 //                               caps per provider, its lanes' learned limits (JSON array)
 //   GET /api/v1/messages/ID     one message: its spooled envelope and where the queue has it
+//   GET /metrics                Prometheus text format (doc/metrics.md)
 //   GET /healthz                "ok"
 //
 // Each connection is a coroutine on its own strand; requests are answered through callbacks
@@ -29,6 +30,7 @@ namespace sluice::http {
 struct AdminSources {
   std::function<void(std::function<void(std::string)>)> sites;    // JSON array
   std::function<void(std::function<void(std::string)>)> sources;  // JSON array
+  std::function<void(std::function<void(std::string)>)> metrics;  // Prometheus text
   // The message's JSON object, or "" when no message has that id.
   std::function<void(const std::string& id, std::function<void(std::string)>)> message;
 };

@@ -21,6 +21,7 @@ class Intake;
 }
 namespace sluice::observe {
 class EventLog;
+class Metrics;
 }
 
 namespace sluice::inbound {
@@ -36,6 +37,7 @@ struct InboundContext {
   spool::Spool* spool = nullptr;
   queue::Intake* intake = nullptr;
   observe::EventLog* log = nullptr;
+  observe::Metrics* metrics = nullptr;  // null: none kept
   const Credentials* credentials = nullptr;  // null: AUTH not offered
   AuthThrottle* auth_throttle = nullptr;     // failed AUTHs per client address (with credentials)
   boost::asio::ssl::context* tls = nullptr;  // null: STARTTLS not offered

@@ -8,6 +8,7 @@
 
 #include "core/json.h"
 #include "inbound/headers.h"
+#include "observe/metrics.h"
 #include "inbound/session.h"
 #include "observe/event_log.h"
 #include "queue/intake.h"
@@ -239,6 +240,11 @@ asio::awaitable<void> Session::finish_message(std::string body) {
     co_return;
   }
   ctx_.intake->accept(meta);
+  if (ctx_.metrics) {
+    // Tenants as configured; any other tag counts as none (bounded labels).
+    const bool known = ctx_.egress.tenants.count(meta.tenant) > 0;
+    ctx_.metrics->inc(observe::metric::kReceived, {{"tenant", known ? meta.tenant : ""}});
+  }
   log_reception(meta, message_id);
   reply(250, "2.0.0", "Ok: queued as " + id);
   reset_transaction();

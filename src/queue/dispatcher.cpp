@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "net/post.h"
 #include "observe/event_log.h"
+#include "observe/metrics.h"
 #include "spool/spool.h"
 
 namespace sluice::queue {
@@ -627,6 +628,46 @@ std::string Dispatcher::lanes_json() const {
   }
   out.push_back(']');
   return out;
+}
+
+void Dispatcher::gauges(observe::Gauges& g) const {
+  const int64_t now = now_ms_();
+  struct Family {
+    const char* name;
+    const char* help;
+    double (*value)(const Lane&, int64_t);
+  };
+  static const Family kLaneFamilies[] = {
+      {"sluice_connections_open", "Outbound connections open or being set up, per shaping key.",
+       [](const Lane& l, int64_t) { return static_cast<double>(l.connections); }},
+      {"sluice_connection_limit", "Connections a shaping key may have open now (learned or slow start).",
+       [](const Lane& l, int64_t) { return static_cast<double>(l.ctl->connection_limit()); }},
+      {"sluice_connection_limit_configured", "The configured maximum of a shaping key's connections.",
+       [](const Lane& l, int64_t) { return static_cast<double>(l.ctl->limits().connection_limit); }},
+      {"sluice_connection_limit_learned", "The connection limit a shaping key learned (0: none yet).",
+       [](const Lane& l, int64_t) { return static_cast<double>(l.ctl->learned().connection_limit); }},
+      {"sluice_message_rate_limit", "A shaping key's message rate in force (messages per second; 0: none).",
+       [](const Lane& l, int64_t) { return l.ctl->message_rate(); }},
+      {"sluice_suspended", "1 while a shaping key is suspended (a reputation signal).",
+       [](const Lane& l, int64_t now) { return l.ctl->suspended(now) ? 1.0 : 0.0; }},
+  };
+  for (const auto& f : kLaneFamilies) {
+    g.family(f.name, f.help);
+    for (const auto& [name, site] : sites_) {
+      for (const auto& [source, lane] : site->lanes) {
+        g.sample(f.name,
+                 {{"source", source}, {"site", name}, {"provider", site->dest.provider}},
+                 f.value(*lane, now));
+      }
+    }
+  }
+  g.family("sluice_ready_jobs", "Jobs waiting for a connection, per pool and site.");
+  for (const auto& [name, site] : sites_) {
+    for (const auto& [pool, q] : site->queues) {
+      g.sample("sluice_ready_jobs", {{"pool", pool}, {"site", name}, {"provider", site->dest.provider}},
+               static_cast<double>(q->ready.size()));
+    }
+  }
 }
 
 std::string Dispatcher::sources_json() {

@@ -40,6 +40,7 @@ class Spool;
 }
 namespace sluice::observe {
 class EventLog;
+class Gauges;
 }
 
 namespace sluice::queue {
@@ -131,6 +132,8 @@ class Dispatcher {
   // Every source: its address, pools, warm-up (day, today's counts and caps per provider) and
   // its lanes' learned limits, as a JSON array (`sluice queue sources`).
   std::string sources_json();
+  // Every lane's connections and limits and every ready queue's jobs, as gauges.
+  void gauges(observe::Gauges& g) const;
 
  private:
   struct Take {

@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "core/text.h"
 #include "observe/event_log.h"
+#include "observe/metrics.h"
 #include "queue/dispatcher.h"
 #include "queue/in_flight.h"
 #include "queue/reading.h"
@@ -447,6 +448,22 @@ void Manager::maybe_stopped() {
 
 void Manager::sites_json(std::function<void(std::string)> done) {
   asio::post(strand_, [this, done = std::move(done)] { done(dispatcher_->lanes_json()); });
+}
+
+void Manager::gauges_text(std::function<void(std::string)> done) {
+  asio::post(strand_, [this, done = std::move(done)] {
+    observe::Gauges g;
+    g.family("sluice_queue_messages",
+             "Messages in the queue: scheduled (waiting for their time), in flight (being worked "
+             "on), held by a campaign's cadence.");
+    g.sample("sluice_queue_messages", {{"state", "scheduled"}}, static_cast<double>(queue_.size()));
+    g.sample("sluice_queue_messages", {{"state", "in_flight"}},
+             static_cast<double>(in_flight_.size()));
+    g.sample("sluice_queue_messages", {{"state", "cadence"}},
+             static_cast<double>(cadence_.waiting()));
+    dispatcher_->gauges(g);
+    done(g.take());
+  });
 }
 
 void Manager::sources_json(std::function<void(std::string)> done) {

@@ -47,6 +47,7 @@ class Spool;
 }
 namespace sluice::observe {
 class EventLog;
+class Metrics;
 }
 
 namespace sluice::queue {
@@ -58,6 +59,7 @@ struct ManagerOptions {
   const classify::Classifier* classifier = nullptr;  // null: the code-based fallback
   config::EgressConfig egress;  // sources, pools, tenants (never empty: see EgressConfig)
   std::string hostname;         // DSN Reporting-MTA and From
+  observe::Metrics* metrics = nullptr;  // counters of results (null: none kept)
   size_t max_in_flight = 10'000;
   // The time (Unix ms); the system clock when unset.
   std::function<int64_t()> clock;
@@ -93,6 +95,9 @@ class Manager final : public Intake, public outbound::JobSource {
   // Every lane's (shaping key's) configured and learned limits, open connections, last signal and
   // suspension, as a JSON array (the admin API); `done` runs on the manager's strand.
   void sites_json(std::function<void(std::string)> done);
+  // The gauges of the queue and of every lane, in the Prometheus text format (doc/metrics.md);
+  // `done` runs on the strand.
+  void gauges_text(std::function<void(std::string)> done);
   // Every egress source with its pools, warm-up and lanes (Dispatcher::sources_json).
   void sources_json(std::function<void(std::string)> done);
   // Where the queue has one (spooled) message and what holds it, as a JSON object: in flight

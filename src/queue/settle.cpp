@@ -7,6 +7,7 @@
 #include "bounce/dsn.h"
 #include "core/json.h"
 #include "observe/event_log.h"
+#include "observe/metrics.h"
 #include "queue/in_flight.h"
 #include "spool/spool.h"
 
@@ -47,6 +48,20 @@ void Manager::record(InFlight& m, const RecipientResult& r, const std::string& r
       .boolean("charged", charged)
       .num("received_ms", m.meta.received_ms);
   log_.write(line.finish());
+  if (options_.metrics) {
+    namespace metric = observe::metric;
+    const std::string tenant = tenant_key(m.meta);
+    observe::Labels labels{{"provider", at.provider}, {"source", at.source}, {"tenant", tenant}};
+    if (r.outcome == Outcome::kDelivered) {
+      options_.metrics->inc(metric::kDelivered, labels);
+      options_.metrics->observe(metric::kDeliveryLatency,
+                                static_cast<double>(now_ms() - m.meta.received_ms) / 1000.0);
+    } else {
+      labels.emplace_back("category", category);
+      options_.metrics->inc(
+          r.outcome == Outcome::kTransient ? metric::kDeferred : metric::kBounced, labels);
+    }
+  }
 }
 
 void Manager::defer(InFlight& m, size_t index, int64_t until_ms) {
@@ -96,6 +111,8 @@ void Manager::settle(spool::MessageId id) {
                                                        static_cast<double>(delay) * 0.1 * unit(rng_)));
   }
   if (expired) {
+    if (options_.metrics)
+      options_.metrics->inc(observe::metric::kExpired, {}, static_cast<double>(retry.size()));
     for (size_t i : retry) {
       log_.write(
           JsonLine()

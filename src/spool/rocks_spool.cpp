@@ -254,11 +254,14 @@ Status RocksSpool::write_batch(std::deque<Pending>& group, const std::vector<boo
   if (batch.Count() == 0) return ok_status();
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
+  const auto began = std::chrono::steady_clock::now();
   const rocksdb::Status s = db_->Write(wo, &batch);
   if (!s.ok()) {
     needs_resume_ = true;
     return rocks_error("write failed", s);
   }
+  if (options_.on_sync)
+    options_.on_sync(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
   syncs_.fetch_add(1, std::memory_order_relaxed);
   stored_.fetch_add(stored, std::memory_order_relaxed);
   return ok_status();

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,6 +46,9 @@ struct RocksSpoolOptions {
   // Refuse stores (452) when the file system would keep less than this free: RocksDB needs room
   // for flushes and compactions, and must never meet ENOSPC itself (Postfix: queue_minfree).
   uint64_t min_free_bytes = 0;
+  // Called on the writer thread after each successful batch write, with its duration (seconds):
+  // the metrics' spool sync histogram.
+  std::function<void(double)> on_sync = nullptr;
 };
 
 class RocksSpool final : public Spool {
