@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   queue->add_option("--http", qo.http, "Admin API address host:port (instead of the config's)");
   queue->add_flag("--json", qo.json, "Print the API's JSON");
+  queue->add_option("--token", qo.token, "The admin API's bearer token (default: the config's [http] api_token)");
   CLI::App* sites = queue->add_subcommand(
       "sites", "Every site: limits configured and learned, connections, last signal, suspension");
   CLI::App* sources = queue->add_subcommand(

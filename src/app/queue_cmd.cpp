@@ -26,7 +26,7 @@ struct Fetched {
   std::string body, error;
 };
 
-Fetched get(const config::Endpoint& ep, const std::string& target) {
+Fetched get(const config::Endpoint& ep, const std::string& target, const std::string& token) {
   Fetched f;
   try {
     boost::asio::io_context ioc;
@@ -41,6 +41,7 @@ Fetched get(const config::Endpoint& ep, const std::string& target) {
     bhttp::request<bhttp::empty_body> req{bhttp::verb::get, target, 11};
     req.set(bhttp::field::host, ep.str());
     req.set(bhttp::field::user_agent, "sluice-queue");
+    if (!token.empty()) req.set(bhttp::field::authorization, "Bearer " + token);
     bhttp::write(stream, req);
     boost::beast::flat_buffer buf;
     bhttp::response<bhttp::string_body> res;
@@ -55,8 +56,10 @@ Fetched get(const config::Endpoint& ep, const std::string& target) {
   return f;
 }
 
-// The admin endpoint from --http or the config; false (printed why) when neither works.
-bool endpoint(const QueueOptions& o, config::Endpoint& ep) {
+// The admin endpoint (and its token) from --http/--token or the config; false (printed why)
+// when neither works.
+bool endpoint(const QueueOptions& o, config::Endpoint& ep, std::string& token) {
+  token = o.token;
   if (!o.http.empty()) {
     if (auto e = config::parse_endpoint(o.http, ep)) {
       std::fprintf(stderr, "sluice queue: --http: %s\n", e->c_str());
@@ -70,6 +73,7 @@ bool endpoint(const QueueOptions& o, config::Endpoint& ep) {
     return false;
   }
   ep = cfg->http.listen;
+  if (token.empty()) token = cfg->http.api_token;
   return true;
 }
 
@@ -80,8 +84,9 @@ std::optional<json::value> fetch_json(const QueueOptions& o, const std::string& 
                                       const std::string& missing, int& rc) {
   rc = 1;
   config::Endpoint ep;
-  if (!endpoint(o, ep)) return std::nullopt;
-  Fetched f = get(ep, target);
+  std::string token;
+  if (!endpoint(o, ep, token)) return std::nullopt;
+  Fetched f = get(ep, target, token);
   if (f.status == 0) {
     std::fprintf(stderr, "sluice queue: no answer from the admin API at http://%s%s: %s (is "
                  "sluice serve running with this [http] listen?)\n",

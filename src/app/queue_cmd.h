@@ -14,6 +14,7 @@ namespace sluice {
 struct QueueOptions {
   std::string config_path = "etc/sluice.toml";  // for [http] listen
   std::string http;                             // "host:port", overrides the config
+  std::string token;                            // [http] api_token; "" = the config's
   bool json = false;
 };
 

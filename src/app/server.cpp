@@ -22,6 +22,7 @@
 #include "net/tls.h"
 #include "observe/event_log.h"
 #include "observe/metrics.h"
+#include "inbound/injector.h"
 #include "queue/manager.h"
 #include "spool/rocks_spool.h"
 
@@ -137,6 +138,8 @@ struct Server::Impl {
   std::shared_ptr<asio::ssl::context> client_tls;
   std::unique_ptr<queue::Manager> manager;
   std::unique_ptr<inbound::Listener> listener;
+  inbound::InboundContext injector_ctx;  // the listener's, for the injection API
+  std::unique_ptr<inbound::Injector> injector;
   std::unique_ptr<http::AdminServer> admin;
 };
 
@@ -232,6 +235,8 @@ Status Server::Impl::start() {
   ctx.auth_throttle = auth_throttle.get();
   ctx.tls = tls.get();
   ctx.blocking = blocking.get_executor();
+  injector_ctx = ctx;
+  injector = std::make_unique<inbound::Injector>(injector_ctx);
   listener = std::make_unique<inbound::Listener>(ioc, std::move(ctx));
 
   http::AdminSources sources;
@@ -254,7 +259,15 @@ Status Server::Impl::start() {
     const spool::MessageMeta m = std::move(*meta);
     manager->message_json(m, [m, done](std::string queue) { done(spool::meta_json(m, queue)); });
   };
-  admin = std::make_unique<http::AdminServer>(ioc, std::move(sources));
+  sources.inject = [this](std::string body, std::string client_ip,
+                          std::function<void(int, std::string)> done) {
+    injector->inject(std::move(body), std::move(client_ip), std::move(done));
+  };
+  http::AdminOptions ao;
+  ao.api_token = cfg.http.api_token;
+  // Room for the largest message base64-encoded in JSON, with its envelope.
+  ao.max_body = static_cast<size_t>(cfg.smtp.max_message_size) * 2 + 1'000'000;
+  admin = std::make_unique<http::AdminServer>(ioc, std::move(sources), std::move(ao));
   if (auto st = admin->start(cfg.http.listen); !st) return st;
   manager->begin();
   return listener->start(cfg.smtp.listen);

@@ -280,6 +280,7 @@ void read_sections(const toml::table& root, const std::string& file, Config& c,
 
   Section http = section("http");
   http.parsed<Endpoint>("listen", c.http.listen, parse_endpoint);
+  http.string("api_token", c.http.api_token, /*allow_empty=*/true);
   http.finish();
 
   Section spool = section("spool");

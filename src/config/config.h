@@ -64,6 +64,9 @@ struct SmtpConfig {
 
 struct HttpConfig {
   Endpoint listen{"127.0.0.1", 8025};
+  // Every request but /healthz must carry "Authorization: Bearer TOKEN"; "" = only loopback
+  // clients are served.
+  std::string api_token;
 };
 
 struct SpoolConfig {

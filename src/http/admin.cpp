@@ -10,6 +10,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -67,19 +68,67 @@ asio::awaitable<std::string> ask(const Start& start) {
 }  // namespace
 
 struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& ioc, AdminSources sources)
-      : ioc(ioc), sources(std::move(sources)), acceptor(asio::make_strand(ioc)) {}
+  Impl(asio::io_context& ioc, AdminSources sources, AdminOptions options)
+      : ioc(ioc),
+        sources(std::move(sources)),
+        options(std::move(options)),
+        acceptor(asio::make_strand(ioc)) {}
 
-  asio::awaitable<Response> handle(const bhttp::request<bhttp::string_body>& req) {
+  // Whether the request may be served: the bearer token when one is configured (compared in
+  // constant time), else a loopback client.
+  bool allowed(const bhttp::request<bhttp::string_body>& req, const asio::ip::address& client) const {
+    if (options.api_token.empty()) return client.is_loopback();
+    const auto it = req.find(bhttp::field::authorization);
+    if (it == req.end()) return false;
+    const std::string_view given(it->value().data(), it->value().size());
+    const std::string expected = "Bearer " + options.api_token;
+    if (given.size() != expected.size()) return false;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < given.size(); ++i)
+      diff |= static_cast<unsigned char>(given[i] ^ expected[i]);
+    return diff == 0;
+  }
+
+  asio::awaitable<Response> handle(const bhttp::request<bhttp::string_body>& req,
+                                   const asio::ip::address& client) {
     const unsigned v = req.version();
     const bool ka = req.keep_alive();
+    std::string target(req.target());
+    if (const size_t q = target.find('?'); q != std::string::npos) target.resize(q);
+    if (target != "/healthz" && !allowed(req, client)) {
+      if (options.api_token.empty()) {
+        co_return make(bhttp::status::forbidden,
+                       error_json("no [http] api_token is configured: loopback clients only"), v,
+                       ka);
+      }
+      auto r = make(bhttp::status::unauthorized,
+                    error_json("an Authorization: Bearer token is required"), v, ka);
+      r.set(bhttp::field::www_authenticate, "Bearer realm=\"sluice\"");
+      co_return r;
+    }
+    if (target == "/api/inject/v1") {
+      if (req.method() != bhttp::verb::post) {
+        auto r = make(bhttp::status::method_not_allowed, error_json("POST only"), v, ka);
+        r.set(bhttp::field::allow, "POST");
+        co_return r;
+      }
+      int status = 500;
+      auto start = [this, &req, &client, &status](std::function<void(std::string)> done) {
+        sources.inject(req.body(), client.to_string(),
+                       [&status, done = std::move(done)](int st, std::string body) {
+                         status = st;
+                         done(std::move(body));
+                       });
+      };
+      std::string body = co_await ask(start);
+      body.push_back('\n');
+      co_return make(static_cast<bhttp::status>(status), std::move(body), v, ka);
+    }
     if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
       auto r = make(bhttp::status::method_not_allowed, error_json("read-only: GET only"), v, ka);
       r.set(bhttp::field::allow, "GET, HEAD");
       co_return r;
     }
-    std::string target(req.target());
-    if (const size_t q = target.find('?'); q != std::string::npos) target.resize(q);
     if (target == "/healthz") co_return make(bhttp::status::ok, "ok\n", v, ka, "text/plain");
     if (target == "/metrics") {
       auto start = [this](std::function<void(std::string)> done) { sources.metrics(std::move(done)); };
@@ -113,6 +162,23 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
     co_return make(bhttp::status::not_found, error_json(msg), v, ka);
   }
 
+  // After refusing an oversize body: reads and discards what the client is still sending
+  // (bounded: 5 s and 4x the limit) so that it can read the refusal instead of meeting a reset
+  // (the "lingering close" of web servers).
+  asio::awaitable<void> drain(beast::tcp_stream& stream) {
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    std::array<char, 65536> scratch;
+    size_t left = options.max_body * 4;
+    stream.expires_after(std::chrono::seconds(5));
+    while (left > 0) {
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(scratch),
+                                                     asio::as_tuple(asio::use_awaitable));
+      if (ec || n == 0) break;
+      left -= std::min(left, n);
+    }
+  }
+
   // `self` keeps the server's state alive as long as a connection uses it.
   asio::awaitable<void> session([[maybe_unused]] std::shared_ptr<Impl> self,
                                 std::shared_ptr<beast::tcp_stream> ptr) {
@@ -120,21 +186,30 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
     beast::flat_buffer buf;
     for (;;) {
       bhttp::request_parser<bhttp::string_body> parser;
-      parser.body_limit(64 * 1024);
+      parser.body_limit(options.max_body);
       stream.expires_after(kIdle);
       auto [ec, n] = co_await bhttp::async_read(stream, buf, parser,
                                                asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (ec != bhttp::error::end_of_stream && ec != asio::error::eof &&
             ec != beast::error::timeout && ec != asio::error::operation_aborted) {
-          Response bad = make(bhttp::status::bad_request, error_json(ec.message()), 11, false);
+          Response bad =
+              ec == bhttp::error::body_limit
+                  ? make(bhttp::status::payload_too_large,
+                         error_json("the request body is over " + std::to_string(options.max_body) +
+                                    " octets"),
+                         11, false)
+                  : make(bhttp::status::bad_request, error_json(ec.message()), 11, false);
           stream.expires_after(kIdle);
           (void)co_await bhttp::async_write(stream, bad, asio::as_tuple(asio::use_awaitable));
+          if (ec == bhttp::error::body_limit) co_await drain(stream);
         }
         break;
       }
       const auto& req = parser.get();
-      Response res = co_await handle(req);
+      beast::error_code peer_ec;
+      const auto client = stream.socket().remote_endpoint(peer_ec).address();
+      Response res = co_await handle(req, client);
       const bool keep = res.keep_alive() && !stopping;
       if (req.method() == bhttp::verb::head) {
         const auto length = res.body().size();
@@ -185,14 +260,15 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
 
   asio::io_context& ioc;
   AdminSources sources;
+  const AdminOptions options;
   tcp::acceptor acceptor;
   std::atomic<bool> stopping{false};
   std::mutex mu;
   std::set<std::shared_ptr<beast::tcp_stream>> open;  // guarded by mu
 };
 
-AdminServer::AdminServer(asio::io_context& ioc, AdminSources sources)
-    : impl_(std::make_shared<Impl>(ioc, std::move(sources))) {}
+AdminServer::AdminServer(asio::io_context& ioc, AdminSources sources, AdminOptions options)
+    : impl_(std::make_shared<Impl>(ioc, std::move(sources), std::move(options))) {}
 
 AdminServer::~AdminServer() { stop(); }
 

@@ -1,11 +1,13 @@
-// The HTTP listener (Boost.Beast, [http] listen, loopback by default): read-only admin endpoints
-// now; the injection API, /metrics and the dashboard later (doc/http.md).
+// The HTTP listener (Boost.Beast, [http] listen, loopback by default): the admin endpoints,
+// injection and metrics; the dashboard later (doc/http.md). Access: with [http] api_token, a
+// bearer token on every request (but /healthz); without one, loopback clients only.
 //
 //   GET /api/v1/sites           every shaping key: configured and learned limits, connections,
 //                               last signal, suspension (JSON array)
 //   GET /api/v1/sources         every egress source: address, pools, warm-up day, counts and
 //                               caps per provider, its lanes' learned limits (JSON array)
 //   GET /api/v1/messages/ID     one message: its spooled envelope and where the queue has it
+//   POST /api/inject/v1         injection in KumoMTA's shape (src/inbound/inject.h)
 //   GET /metrics                Prometheus text format (doc/metrics.md)
 //   GET /healthz                "ok"
 //
@@ -31,13 +33,25 @@ struct AdminSources {
   std::function<void(std::function<void(std::string)>)> sites;    // JSON array
   std::function<void(std::function<void(std::string)>)> sources;  // JSON array
   std::function<void(std::function<void(std::string)>)> metrics;  // Prometheus text
+  // POST /api/inject/v1: the request body and the client's address; answers an HTTP status
+  // and a JSON body.
+  std::function<void(std::string body, std::string client_ip,
+                     std::function<void(int status, std::string body)>)>
+      inject;
   // The message's JSON object, or "" when no message has that id.
   std::function<void(const std::string& id, std::function<void(std::string)>)> message;
 };
 
+struct AdminOptions {
+  // Every request but /healthz must carry "Authorization: Bearer TOKEN"; "" = no token, and
+  // then only loopback clients are served.
+  std::string api_token;
+  size_t max_body = 64 * 1024;  // request bodies beyond this get 413
+};
+
 class AdminServer {
  public:
-  AdminServer(boost::asio::io_context& ioc, AdminSources sources);
+  AdminServer(boost::asio::io_context& ioc, AdminSources sources, AdminOptions options = {});
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;

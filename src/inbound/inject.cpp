@@ -366,7 +366,7 @@ Result<std::string> render_template(std::string_view text,
 Result<InjectRequest> parse_inject_request(std::string_view body, size_t max_recipients) {
   boost::system::error_code ec;
   json::value doc = json::parse(body, ec);
-  if (ec) return fail("the body is not JSON: " + ec.message());
+  if (ec) return fail(std::string(kNotJson) + ": " + ec.message());
   if (!doc.is_object()) return fail("the body must be a JSON object");
   const json::object& o = doc.as_object();
   InjectRequest r;

@@ -62,6 +62,9 @@ struct InjectRequest {
   std::string tenant, campaign;
 };
 
+// The start of the error for a body that is not JSON at all (400; other errors are 422).
+inline constexpr std::string_view kNotJson = "the body is not JSON";
+
 // Parses and validates the JSON body; the error says what is wrong (a 422 or 400 for the
 // client). `max_recipients` bounds the request.
 Result<InjectRequest> parse_inject_request(std::string_view json, size_t max_recipients);

@@ -73,7 +73,6 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<Next> on_data();
   boost::asio::awaitable<Next> on_bdat(const smtp::Bdat& bdat);
   boost::asio::awaitable<void> finish_message(std::string body);
-  void log_reception(const spool::MessageMeta& meta, const std::string& message_id);
 
   const InboundContext& ctx_;
   const std::string client_ip_;

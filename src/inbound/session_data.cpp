@@ -8,7 +8,7 @@
 
 #include "core/json.h"
 #include "inbound/headers.h"
-#include "observe/metrics.h"
+#include "inbound/reception.h"
 #include "inbound/session.h"
 #include "observe/event_log.h"
 #include "queue/intake.h"
@@ -148,17 +148,6 @@ asio::awaitable<Session::Next> Session::on_bdat(const smtp::Bdat& bdat) {
   co_return Next::kContinue;
 }
 
-namespace {
-
-// A tag as logs and the queue keep it: printable ASCII, at most 64 octets.
-std::string bounded_tag(std::string_view v) {
-  std::string out;
-  for (char c : v.substr(0, 64)) out.push_back(c > 0x20 && c < 0x7f ? c : '_');
-  return out;
-}
-
-}  // namespace
-
 asio::awaitable<void> Session::finish_message(std::string body) {
   // A message that has made more hops than any honest path needs is in a loop (RFC 5321
   // section 6.3; Postfix's hopcount_limit): refused, so that the loop ends here.
@@ -239,41 +228,11 @@ asio::awaitable<void> Session::finish_message(std::string body) {
     reset_transaction();
     co_return;
   }
-  ctx_.intake->accept(meta);
-  if (ctx_.metrics) {
-    // Tenants as configured; any other tag counts as none (bounded labels).
-    const bool known = ctx_.egress.tenants.count(meta.tenant) > 0;
-    ctx_.metrics->inc(observe::metric::kReceived, {{"tenant", known ? meta.tenant : ""}});
-  }
-  log_reception(meta, message_id);
+  accepted(ctx_, meta, message_id,
+           with_protocol(esmtp_, stream_.tls(), !auth_user_.empty(), meta.smtputf8), stream_.tls());
   reply(250, "2.0.0", "Ok: queued as " + id);
   reset_transaction();
 }
 
-void Session::log_reception(const spool::MessageMeta& meta, const std::string& message_id) {
-  std::string rcpts = "[";
-  for (const auto& r : meta.recipients) {
-    if (rcpts.size() > 1) rcpts.push_back(',');
-    append_json_string(rcpts, r.address);
-  }
-  rcpts.push_back(']');
-  JsonLine line;
-  line.timestamp()
-      .str("event", "Reception")
-      .str("id", spool::format_id(meta.id))
-      .str("message_id", message_id)
-      .str("sender", meta.sender)
-      .raw("recipients", rcpts)
-      .unum("size", meta.size)
-      .str("client_ip", meta.client_ip)
-      .str("helo", meta.helo)
-      .str("protocol", with_protocol(esmtp_, stream_.tls(), !auth_user_.empty(), meta.smtputf8))
-      .boolean("tls", stream_.tls());
-  if (!meta.auth_user.empty()) line.str("auth_user", meta.auth_user);
-  if (!meta.tenant.empty()) line.str("tenant", meta.tenant);
-  if (!meta.campaign.empty()) line.str("campaign", meta.campaign);
-  if (!meta.envid.empty()) line.str("envid", meta.envid);
-  ctx_.log->write(line.finish());
-}
 
 }  // namespace sluice::inbound
