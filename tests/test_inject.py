@@ -101,9 +101,11 @@ class Inject(unittest.TestCase):
         self.assertIn(b"plain text part for Ann & <Bob>", one.data)
         self.assertIn(b"filename=\"hello.txt\"", one.data)
         self.assertIn(b"Subject: hello friend\r\n", two.data)
-        deliveries = self.server.wait_count("Delivery", 2)
-        tagged = [r for r in deliveries if r["recipient"] in ("one@rx.test", "two@rx.test")]
-        self.assertTrue(tagged)
+        tagged = self.server.wait_records(None, "both deliveries", select_all=lambda recs: [
+            r for r in recs if r.get("event") == "Delivery"
+            and r["recipient"] in ("one@rx.test", "two@rx.test")] if sum(
+            r.get("event") == "Delivery" and r["recipient"] in ("one@rx.test", "two@rx.test")
+            for r in recs) == 2 else [])
         for r in tagged:
             self.assertEqual((r["tenant"], r["campaign"]), ("acme", "spring"))
 
