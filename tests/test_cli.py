@@ -134,5 +134,36 @@ class Serve(unittest.TestCase):
         self.check_stop(signal.SIGINT)
 
 
+class LogRotation(unittest.TestCase):
+    def test_sighup_reopens_the_log_file_after_logrotate_moved_it(self):
+        import harness
+        import smtplib
+        server = harness.Sluice()
+        server.start()
+        try:
+            def send(n):
+                with smtplib.SMTP("127.0.0.1", server.port, timeout=TIMEOUT) as s:
+                    s.sendmail("a@example.org", [f"r{n}@example.net"], "Subject: x\r\n\r\nx\r\n")
+            send(1)
+            server.wait_count("Reception", 1)
+            rotated = server.log_path + ".1"
+            os.rename(server.log_path, rotated)  # what logrotate does first
+            server.proc.send_signal(signal.SIGHUP)
+            server.wait_event("LogReopened")
+            send(2)
+            # The new record is in a new file at the configured path; the old file kept its own.
+            with open(server.log_path, "a"):
+                pass  # (exists for the wait below even before the writer's first line)
+            server.wait_records(lambda r: r.get("event") == "Reception"
+                                and r["recipients"] == ["r2@example.net"], "the new reception")
+            with open(rotated) as f:
+                old = [json.loads(l) for l in f if l.strip()]
+            self.assertEqual([r["recipients"] for r in old if r.get("event") == "Reception"],
+                             [["r1@example.net"]])
+            self.assertIsNone(server.proc.poll())  # SIGHUP does not stop the server
+        finally:
+            server.close()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -205,6 +205,16 @@ class ServerCase(unittest.TestCase):
             c.check(f"EHLO {ehlo}", 250)
         return c
 
+    def logged_in(self):
+        """A session after STARTTLS and AUTH PLAIN as alice."""
+        c = self.connect()
+        c.check("STARTTLS", 220, "2.0.0")
+        c.starttls()
+        c.check("EHLO submit.example", 250)
+        ir = base64.b64encode(b"\0alice\0s3cret").decode()
+        c.check(f"AUTH PLAIN {ir}", 235, "2.7.0")
+        return c
+
     def receptions_by_helo(self, c, helo):
         """Sends a sentinel message on c (greeted as helo) and returns every Reception record
         with that helo once the sentinel's is logged: the log is in order, so anything else
@@ -752,12 +762,7 @@ class SenderLogins(ServerCase):
     CREDENTIALS = True
 
     def test_mail_from_is_tied_to_the_login(self):
-        c = self.connect()
-        c.check("STARTTLS", 220, "2.0.0")
-        c.starttls()
-        c.check("EHLO submit.example", 250)
-        ir = base64.b64encode(b"\0alice\0s3cret").decode()
-        c.check(f"AUTH PLAIN {ir}", 235, "2.7.0")
+        c = self.logged_in()
         c.check("MAIL FROM:<bob@example.org>", 553, "5.7.1", "not owned by user alice")
         c.check("MAIL FROM:<news@alice.example>", 250, "2.1.0")
         c.check("RSET", 250)
@@ -773,12 +778,7 @@ class LoginTenants(ServerCase):
     EXTRA = '[tenant.acme]\nusers = ["alice"]\n'
 
     def test_the_login_decides_the_tenant_and_the_tags_are_removed(self):
-        c = self.connect()
-        c.check("STARTTLS", 220, "2.0.0")
-        c.starttls()
-        c.check("EHLO submit.example", 250)
-        ir = base64.b64encode(b"\0alice\0s3cret").decode()
-        c.check(f"AUTH PLAIN {ir}", 235, "2.7.0")
+        c = self.logged_in()
         qid = queued_id(c.message(body="X-Tenant: someone-else\r\nX-Campaign: fall\r\n"
                                        "Subject: t\r\n\r\nx\r\n"))
         rec = reception(self.server, qid)

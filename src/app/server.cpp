@@ -54,7 +54,7 @@ struct Server::Impl {
         ioc(static_cast<int>(threads)),
         control(asio::make_strand(ioc)),
         work(asio::make_work_guard(ioc)),
-        signals(control, SIGTERM, SIGINT),
+        signals(control, SIGTERM, SIGINT, SIGHUP),
         deadline(control),
         blocking(1) {}
 
@@ -64,6 +64,12 @@ struct Server::Impl {
   void wait_for_signal() {
     signals.async_wait([this](const boost::system::error_code& ec, int signo) {
       if (ec) return;
+      if (signo == SIGHUP) {
+        // logrotate moved the log: the next records go to a new file at its path.
+        if (log) log->reopen();
+        lifecycle(event("LogReopened").str("path", cfg.log.path));
+        return wait_for_signal();
+      }
       if (stopping) {
         lifecycle(event("ShutdownForced").num("signal", signo));
         ioc.stop();

@@ -31,12 +31,17 @@ class EventLog {
 
   // `line` is one complete JSON object ending in '\n' (JsonLine::finish()).
   void write(std::string line);
+  // Opens the file again by its path before the next write (after logrotate moved it: SIGHUP);
+  // when it cannot be opened, writing goes on to the old one and stderr says why.
+  void reopen();
 
  private:
-  explicit EventLog(std::FILE* file, bool owned);
+  EventLog(std::FILE* file, bool owned, std::string path);
   void writer_loop();
 
-  std::FILE* file_;  // constant after construction
+  std::FILE* file_;  // the writer thread's (replaced by reopen())
+  const std::string path_;
+  bool reopen_ = false;  // guarded by mu_
   bool owned_;
 
   std::mutex mu_;  // guards everything below
