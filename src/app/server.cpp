@@ -265,6 +265,10 @@ Status Server::Impl::start() {
     const spool::MessageMeta m = std::move(*meta);
     manager->message_json(m, [m, done](std::string queue) { done(spool::meta_json(m, queue)); });
   };
+  sources.admin = [this](std::string method, std::string what, std::string body,
+                         std::function<void(int, std::string)> done) {
+    manager->admin_request(std::move(method), std::move(what), std::move(body), std::move(done));
+  };
   sources.inject = [this](std::string body, std::string client_ip,
                           std::function<void(int, std::string)> done) {
     injector->inject(std::move(body), std::move(client_ip), std::move(done));

@@ -89,6 +89,29 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
     return diff == 0;
   }
 
+  using Answer = std::function<void(int, std::string)>;
+  using Call = std::function<void(Answer)>;
+
+  // A source that answers an HTTP status and a JSON body, as the response.
+  asio::awaitable<Response> answered(const Call& call, unsigned v, bool ka) {
+    int status = 500;
+    auto start = [&call, &status](std::function<void(std::string)> done) {
+      call([&status, done = std::move(done)](int st, std::string body) {
+        status = st;
+        done(std::move(body));
+      });
+    };
+    std::string body = co_await ask(start);
+    body.push_back('\n');
+    co_return make(static_cast<bhttp::status>(status), std::move(body), v, ka);
+  }
+
+  static Response not_allowed(const char* allow, unsigned v, bool ka) {
+    auto r = make(bhttp::status::method_not_allowed, error_json(std::string(allow) + " only"), v, ka);
+    r.set(bhttp::field::allow, allow);
+    return r;
+  }
+
   asio::awaitable<Response> handle(const bhttp::request<bhttp::string_body>& req,
                                    const asio::ip::address& client) {
     const unsigned v = req.version();
@@ -107,28 +130,24 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
       co_return r;
     }
     if (target == "/api/inject/v1") {
-      if (req.method() != bhttp::verb::post) {
-        auto r = make(bhttp::status::method_not_allowed, error_json("POST only"), v, ka);
-        r.set(bhttp::field::allow, "POST");
-        co_return r;
-      }
-      int status = 500;
-      auto start = [this, &req, &client, &status](std::function<void(std::string)> done) {
-        sources.inject(req.body(), client.to_string(),
-                       [&status, done = std::move(done)](int st, std::string body) {
-                         status = st;
-                         done(std::move(body));
-                       });
+      if (req.method() != bhttp::verb::post) co_return not_allowed("POST", v, ka);
+      const Call call = [this, &req, &client](Answer done) {
+        sources.inject(req.body(), client.to_string(), std::move(done));
       };
-      std::string body = co_await ask(start);
-      body.push_back('\n');
-      co_return make(static_cast<bhttp::status>(status), std::move(body), v, ka);
+      co_return co_await answered(call, v, ka);
     }
-    if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
-      auto r = make(bhttp::status::method_not_allowed, error_json("read-only: GET only"), v, ka);
-      r.set(bhttp::field::allow, "GET, HEAD");
-      co_return r;
+    if (target == "/api/admin/suspend/v1" || target == "/api/admin/bounce/v1") {
+      const auto m = req.method();
+      if (m != bhttp::verb::get && m != bhttp::verb::post && m != bhttp::verb::delete_)
+        co_return not_allowed("GET, POST, DELETE", v, ka);
+      const std::string what = target == "/api/admin/suspend/v1" ? "suspend" : "bounce";
+      const Call call = [this, &req, what, method = std::string(bhttp::to_string(m))](Answer done) {
+        sources.admin(method, what, req.body(), std::move(done));
+      };
+      co_return co_await answered(call, v, ka);
     }
+    if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head)
+      co_return not_allowed("GET, HEAD", v, ka);
     if (target == "/healthz") co_return make(bhttp::status::ok, "ok\n", v, ka, "text/plain");
     if (target == "/metrics") {
       auto start = [this](std::function<void(std::string)> done) { sources.metrics(std::move(done)); };

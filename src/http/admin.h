@@ -8,6 +8,8 @@
 //                               caps per provider, its lanes' learned limits (JSON array)
 //   GET /api/v1/messages/ID     one message: its spooled envelope and where the queue has it
 //   POST /api/inject/v1         injection in KumoMTA's shape (src/inbound/inject.h)
+//   GET|POST|DELETE /api/admin/suspend/v1, /api/admin/bounce/v1   operators' rules
+//                               (src/queue/admin_rules.h)
 //   GET /metrics                Prometheus text format (doc/metrics.md)
 //   GET /healthz                "ok"
 //
@@ -38,6 +40,11 @@ struct AdminSources {
   std::function<void(std::string body, std::string client_ip,
                      std::function<void(int status, std::string body)>)>
       inject;
+  // /api/admin/suspend/v1 and /api/admin/bounce/v1: the method, "suspend" or "bounce", the
+  // JSON body; answers an HTTP status and a JSON body.
+  std::function<void(std::string method, std::string what, std::string body,
+                     std::function<void(int status, std::string body)>)>
+      admin;
   // The message's JSON object, or "" when no message has that id.
   std::function<void(const std::string& id, std::function<void(std::string)>)> message;
 };

@@ -199,6 +199,22 @@ void Dispatcher::requeue(uint64_t token, outbound::Job job) {
   open_connections(*s, *q->second);  // only what the lanes now allow: no reconnect storm
 }
 
+std::vector<std::pair<JobRef, outbound::Job>> Dispatcher::take_if(
+    const std::function<bool(const outbound::Job&)>& pred) {
+  std::vector<std::pair<JobRef, outbound::Job>> out;
+  for (auto& [name, site] : sites_) {
+    for (auto& [pool, q] : site->queues) {
+      for (auto& job : q->ready.remove_if(pred)) {
+        auto ref = jobs_.find(job.token);
+        if (ref == jobs_.end()) continue;
+        out.emplace_back(std::move(ref->second), std::move(job));
+        jobs_.erase(ref);
+      }
+    }
+  }
+  return out;
+}
+
 JobRef* Dispatcher::job(uint64_t token) {
   auto it = jobs_.find(token);
   return it == jobs_.end() ? nullptr : &it->second;

@@ -91,6 +91,9 @@ class Dispatcher {
   // A job comes back (throttled, uncharged) to the front of its queue; opens what is allowed.
   void requeue(uint64_t token, outbound::Job job);
 
+  // Removes from every ready queue the jobs `pred` selects (an admin action), with their refs.
+  std::vector<std::pair<JobRef, outbound::Job>> take_if(
+      const std::function<bool(const outbound::Job&)>& pred);
   JobRef* job(uint64_t token);
   void forget_job(uint64_t token) { jobs_.erase(token); }
   // The connection is done with the job's body.

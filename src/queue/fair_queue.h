@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace sluice::queue {
 
@@ -49,6 +50,25 @@ class FairQueue {
     --size_;
     if (longest->second.empty()) tenants_.erase(longest);
     return job;
+  }
+  // Removes and returns every job `pred` selects (admin actions).
+  template <class Pred>
+  std::vector<Job> remove_if(Pred pred) {
+    std::vector<Job> out;
+    for (auto it = tenants_.begin(); it != tenants_.end();) {
+      auto& line = it->second;
+      for (auto j = line.begin(); j != line.end();) {
+        if (pred(*j)) {
+          out.push_back(std::move(*j));
+          j = line.erase(j);
+          --size_;
+        } else {
+          ++j;
+        }
+      }
+      it = line.empty() ? tenants_.erase(it) : std::next(it);
+    }
+    return out;
   }
   // Jobs waiting per tenant (admin views).
   std::map<std::string, size_t> sizes() const {

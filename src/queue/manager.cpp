@@ -132,6 +132,10 @@ void Manager::start(spool::MessageMeta meta) {
   }
   if (by_domain.empty()) return settle(id);
   for (auto& [domain, rcpts] : by_domain) {
+    if (apply_admin_rule(ref, domain, rcpts)) {
+      if (--ref.outstanding == 0) return settle(id);
+      continue;
+    }
     std::string literal;  // [192.0.2.1]: an address literal is its own destination
     if (domain.size() > 2 && domain.front() == '[' && domain.back() == ']')
       literal = domain.substr(1, domain.size() - 2);

@@ -38,6 +38,7 @@
 #include "config/config.h"
 #include "dns/resolver.h"
 #include "outbound/client.h"
+#include "queue/admin_rules.h"
 #include "queue/cadence.h"
 #include "queue/intake.h"
 #include "queue/schedule.h"
@@ -98,6 +99,11 @@ class Manager final : public Intake, public outbound::JobSource {
   // The gauges of the queue and of every lane, in the Prometheus text format (doc/metrics.md);
   // `done` runs on the strand.
   void gauges_text(std::function<void(std::string)> done);
+  // The admin API's suspensions and bounces (src/queue/admin.cpp, doc/http.md): `what` is
+  // "suspend" or "bounce", `method` GET (list), POST (add) or DELETE (cancel), `body` JSON;
+  // `done` gets an HTTP status and a JSON body, on the strand.
+  void admin_request(std::string method, std::string what, std::string body,
+                     std::function<void(int, std::string)> done);
   // Every egress source with its pools, warm-up and lanes (Dispatcher::sources_json).
   void sources_json(std::function<void(std::string)> done);
   // Where the queue has one (spooled) message and what holds it, as a JSON object: in flight
@@ -160,6 +166,13 @@ class Manager final : public Intake, public outbound::JobSource {
                 const std::vector<size_t>& expired, std::function<void(bool)> stored);
   void arm_timer();
   void pull_due();
+  // Applies an operator's rule to recipients of `m` for `domain` as it comes to work: true when
+  // a rule took them (held or bounced).
+  bool apply_admin_rule(InFlight& m, const std::string& domain, const std::vector<size_t>& rcpts);
+  // Applies a new rule to jobs waiting in ready queues (and, for a bounce, to the scheduled
+  // queue); returns the recipients it took. Releases a cancelled suspension's messages.
+  uint64_t sweep(const AdminRule& rule);
+  uint64_t release(const AdminRule& rule);
   // A new message of a campaign with a cadence waits for its turn there (true), unless the
   // cadence released it already.
   bool held_by_cadence(const spool::MessageMeta& meta);
@@ -178,6 +191,7 @@ class Manager final : public Intake, public outbound::JobSource {
   boost::asio::steady_timer timer_;
   FairSchedule queue_;
   Cadence cadence_;
+  AdminRules admin_;
   boost::asio::steady_timer cadence_timer_;
   int64_t cadence_at_ms_ = 0;  // when cadence_timer_ fires; 0: not armed
   std::unordered_set<spool::MessageId> released_;  // by the cadence, until they leave the spool

@@ -12,6 +12,16 @@ std::optional<spool::MessageId> ScheduledQueue::pop_due(int64_t now_ms) {
   return id;
 }
 
+std::vector<std::pair<int64_t, spool::MessageId>> ScheduledQueue::drain() {
+  std::vector<std::pair<int64_t, spool::MessageId>> out;
+  out.reserve(heap_.size());
+  while (!heap_.empty()) {
+    out.emplace_back(heap_.top().due_ms, heap_.top().id);
+    heap_.pop();
+  }
+  return out;
+}
+
 size_t ScheduledQueue::capacity_bytes() const {
   return heap_.capacity() * sizeof(Entry);
 }
@@ -57,6 +67,16 @@ void FairSchedule::finished(const std::string& tenant) {
   auto it = in_flight_.find(tenant);
   if (it == in_flight_.end()) return;
   if (--it->second == 0) in_flight_.erase(it);
+}
+
+std::vector<FairSchedule::Entry> FairSchedule::drain() {
+  std::vector<Entry> out;
+  for (auto& [tenant, heap] : heaps_) {
+    for (const auto& [due, id] : heap.drain()) out.push_back(Entry{tenant, due, id});
+  }
+  heaps_.clear();
+  size_ = 0;
+  return out;
 }
 
 size_t FairSchedule::capacity_bytes() const {

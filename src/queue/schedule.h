@@ -30,6 +30,8 @@ class ScheduledQueue {
   // Removes and returns the earliest message if it is due at `now_ms`.
   std::optional<spool::MessageId> pop_due(int64_t now_ms);
   size_t size() const { return heap_.size(); }
+  // Removes and returns every entry (due, id), in no particular order.
+  std::vector<std::pair<int64_t, spool::MessageId>> drain();
   // Memory the heap holds, for the million-message benchmark.
   size_t capacity_bytes() const;
 
@@ -72,6 +74,13 @@ class FairSchedule {
   void finished(const std::string& tenant);
   size_t size() const { return size_; }
   size_t capacity_bytes() const;
+  struct Entry {
+    std::string tenant;
+    int64_t due_ms;
+    spool::MessageId id;
+  };
+  // Removes and returns every scheduled message (admin sweeps; they are pushed back as needed).
+  std::vector<Entry> drain();
 
  private:
   std::map<std::string, ScheduledQueue> heaps_;

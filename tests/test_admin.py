@@ -1,0 +1,111 @@
+"""End-to-end tests of the operator's actions through the admin API (KumoMTA's shape):
+a suspension holds a domain's mail (uncharged) and its cancellation releases it at once; a
+bounce refuses matching mail for good, what waits in the scheduled queue included; bad requests
+get clear 4xx answers.
+"""
+import json
+import smtplib
+import unittest
+import urllib.error
+import urllib.request
+
+import harness
+from receiver import Receiver
+
+
+def call(server, method, what, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://127.0.0.1:{server.http_port}/api/admin/{what}/v1",
+                                 data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=harness.TIMEOUT) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def send(server, rcpts):
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=harness.TIMEOUT) as s:
+        for r in rcpts:
+            s.sendmail("", [r], f"Subject: {r}\r\n\r\nx\r\n")  # null sender: no DSN traffic
+
+
+class AdminActions(unittest.TestCase):
+    def setUp(self):
+        # c.test refuses for now: its messages wait in the scheduled queue (5 min backoff).
+        self.rx = Receiver(rcpt_replies={r"@c\.test": "451 4.3.0 try later"}).start()
+        routes = {d: {"host": "127.0.0.1", "port": self.rx.port} for d in ("a.test", "b.test", "c.test")}
+        self.server = harness.Sluice(queue={"hold": False}, routes=routes)
+        self.server.start()
+
+    def tearDown(self):
+        self.server.close()
+        self.rx.stop()
+
+    def test_a_suspension_holds_a_domain_and_its_cancellation_releases_it(self):
+        status, body = call(self.server, "POST", "suspend",
+                            {"domain": "A.test", "reason": "maintenance", "duration": "1h"})
+        self.assertEqual(status, 200, body)
+        rule = body["id"]
+        send(self.server, ["x1@a.test", "x2@a.test", "y1@b.test"])
+        self.server.wait_records(lambda r: r.get("event") == "Delivery"
+                                 and r["recipient"] == "y1@b.test", "b.test delivered")
+        held = self.server.wait_records(lambda r: r.get("event") == "TransientFailure"
+                                        and r["rule"] == "admin-suspend", "a.test held",
+                                        select_all=lambda recs: [
+                                            r for r in recs if r.get("rule") == "admin-suspend"]
+                                        if sum(r.get("rule") == "admin-suspend" for r in recs) >= 2
+                                        else [])
+        self.assertTrue(all(not r["charged"] for r in held))
+        self.assertIn("maintenance", held[0]["reply"])
+        status, listed = call(self.server, "GET", "suspend")
+        self.assertEqual(status, 200)
+        [r] = listed
+        self.assertEqual((r["id"], r["domain"], r["reason"], r["affected"]),
+                         (rule, "a.test", "maintenance", 2))
+        self.assertFalse([t for t in self.rx.transactions if "x1@a.test" in t.accepted])
+        status, body = call(self.server, "DELETE", "suspend", {"id": rule})
+        self.assertEqual((status, body["released"]), (200, 2), body)
+        self.server.wait_records(None, "a.test delivered", select_all=lambda recs: [
+            r for r in recs if r.get("event") == "Delivery" and r["recipient"].endswith("@a.test")]
+            if sum(r.get("event") == "Delivery" and r["recipient"].endswith("@a.test")
+                   for r in recs) >= 2 else [])
+        self.assertEqual(call(self.server, "GET", "suspend")[1], [])
+        actions = self.server.log_records("AdminAction")
+        self.assertEqual([a["action"] for a in actions], ["suspend", "cancel suspend"])
+
+    def test_a_bounce_takes_what_waits_in_the_scheduled_queue(self):
+        send(self.server, ["z1@c.test", "z2@c.test", "y2@b.test"])
+        self.server.wait_records(None, "c.test deferred", select_all=lambda recs: [
+            r for r in recs if r.get("event") == "TransientFailure"]
+            if sum(r.get("event") == "TransientFailure" for r in recs) >= 2 else [])
+        status, body = call(self.server, "POST", "bounce", {"domain": "c.test", "reason": "bad list"})
+        self.assertEqual((status, body["total_bounced"]), (200, 2), body)
+        bounces = self.server.wait_records(None, "the bounces", select_all=lambda recs: [
+            r for r in recs if r.get("event") == "Bounce"]
+            if sum(r.get("event") == "Bounce" for r in recs) >= 2 else [])
+        self.assertEqual(sorted(r["recipient"] for r in bounces), ["z1@c.test", "z2@c.test"])
+        self.assertTrue(all(r["rule"] == "admin-bounce" and "bad list" in r["reply"] for r in bounces))
+        # New mail for c.test during the bounce's duration is refused too; b.test is not touched.
+        send(self.server, ["z3@c.test"])
+        self.server.wait_records(lambda r: r.get("event") == "Bounce" and r["recipient"] == "z3@c.test",
+                                 "the new bounce")
+        self.assertEqual([r["domain"] for r in call(self.server, "GET", "bounce")[1]], ["c.test"])
+
+    def test_bad_requests(self):
+        self.assertEqual(call(self.server, "POST", "suspend", {"domain": "a.test"})[0], 422)  # no reason
+        self.assertEqual(call(self.server, "POST", "suspend", {"reason": "x"})[0], 422)  # no selector
+        self.assertEqual(call(self.server, "POST", "suspend",
+                              {"domain": "a.test", "reason": "x", "duration": "soon"})[0], 422)
+        self.assertEqual(call(self.server, "DELETE", "suspend", {"id": 999})[0], 404)
+        self.assertEqual(call(self.server, "PUT", "bounce", {})[0], 405)
+        req = urllib.request.Request(f"http://127.0.0.1:{self.server.http_port}/api/admin/bounce/v1",
+                                     data=b"{nope", method="POST")
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=harness.TIMEOUT)
+        self.assertEqual(e.exception.code, 400)
+
+
+if __name__ == "__main__":
+    unittest.main()
