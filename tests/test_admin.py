@@ -11,6 +11,7 @@ import urllib.request
 
 import harness
 from receiver import Receiver
+from test_shaping import sluice_cli
 
 
 def call(server, method, what, body=None):
@@ -92,6 +93,28 @@ class AdminActions(unittest.TestCase):
         self.server.wait_records(lambda r: r.get("event") == "Bounce" and r["recipient"] == "z3@c.test",
                                  "the new bounce")
         self.assertEqual([r["domain"] for r in call(self.server, "GET", "bounce")[1]], ["c.test"])
+
+    def test_the_command_line_adds_lists_and_cancels(self):
+        http = ["--http", f"127.0.0.1:{self.server.http_port}"]
+        out = sluice_cli("queue", "suspend", *http, "--tenant", "acme", "--reason", "paused by ops",
+                         "--duration", "2h")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("suspend 1: 0 recipients taken now", out.stdout)
+        out = sluice_cli("queue", "suspend", *http)
+        self.assertIn("paused by ops", out.stdout)
+        self.assertIn("acme", out.stdout)
+        out = sluice_cli("queue", "suspend", *http, "--json")
+        [rule] = json.loads(out.stdout)
+        self.assertEqual((rule["tenant"], rule["reason"]), ("acme", "paused by ops"))
+        out = sluice_cli("queue", "suspend", *http, "--cancel", "1")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("suspend 1 cancelled", out.stdout)
+        out = sluice_cli("queue", "suspend", *http, "--cancel", "1")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("no suspend 1", out.stderr)
+        out = sluice_cli("queue", "bounce", *http, "--domain", "a.test")  # no reason
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("422", out.stderr)
 
     def test_bad_requests(self):
         self.assertEqual(call(self.server, "POST", "suspend", {"domain": "a.test"})[0], 422)  # no reason

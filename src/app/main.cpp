@@ -75,6 +75,22 @@ int main(int argc, char** argv) {
   CLI::App* sources = queue->add_subcommand(
       "sources", "Every egress source: pools, warm-up day, today's counts and caps, limits");
   CLI::App* explain = queue->add_subcommand("explain", "Where one message is and why");
+  sluice::RuleOptions rule_options[2];
+  CLI::App* rules[2];
+  for (int k = 0; k < 2; ++k) {
+    sluice::RuleOptions& r = rule_options[k];
+    r.kind = k == 0 ? "suspend" : "bounce";
+    rules[k] = queue->add_subcommand(
+        r.kind, k == 0 ? "Hold mail by domain, tenant or campaign (no selector: list; --cancel ID)"
+                       : "Bounce mail by domain, tenant or campaign (no selector: list; --cancel ID)");
+    rules[k]->fallthrough();
+    rules[k]->add_option("--domain", r.domain, "Recipient domain");
+    rules[k]->add_option("--tenant", r.tenant, "Tenant");
+    rules[k]->add_option("--campaign", r.campaign, "Campaign");
+    rules[k]->add_option("--reason", r.reason, "Why (required to add)");
+    rules[k]->add_option("--duration", r.duration, "How long (default: 1h to suspend, 5m to bounce)");
+    rules[k]->add_option("--cancel", r.id, "Cancel the rule with this id");
+  }
   sites->fallthrough();  // --http, --json, --config also after the subcommand
   sources->fallthrough();
   explain->fallthrough();
@@ -83,6 +99,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (sites->parsed()) return sluice::queue_sites(qo);
   if (sources->parsed()) return sluice::queue_sources(qo);
+  for (int k = 0; k < 2; ++k) {
+    if (!rules[k]->parsed()) continue;
+    rule_options[k].cancel = rules[k]->count("--cancel") > 0;
+    return sluice::queue_rule(qo, rule_options[k]);
+  }
   if (explain->parsed()) return sluice::queue_explain(qo, explain_id);
   if (classify->parsed()) return sluice::classify_replies(co);
   if (sim->parsed()) return sluice::run_sim(sim_config);

@@ -26,7 +26,8 @@ struct Fetched {
   std::string body, error;
 };
 
-Fetched get(const config::Endpoint& ep, const std::string& target, const std::string& token) {
+Fetched request(const config::Endpoint& ep, bhttp::verb verb, const std::string& target,
+                const std::string& token, const std::string& body = {}) {
   Fetched f;
   try {
     boost::asio::io_context ioc;
@@ -38,8 +39,13 @@ Fetched get(const config::Endpoint& ep, const std::string& target, const std::st
     const int fd = stream.socket().native_handle();
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    bhttp::request<bhttp::empty_body> req{bhttp::verb::get, target, 11};
+    bhttp::request<bhttp::string_body> req{verb, target, 11};
     req.set(bhttp::field::host, ep.str());
+    if (!body.empty()) {
+      req.set(bhttp::field::content_type, "application/json");
+      req.body() = body;
+      req.prepare_payload();
+    }
     req.set(bhttp::field::user_agent, "sluice-queue");
     if (!token.empty()) req.set(bhttp::field::authorization, "Bearer " + token);
     bhttp::write(stream, req);
@@ -81,12 +87,14 @@ bool endpoint(const QueueOptions& o, config::Endpoint& ep, std::string& token) {
 // when there is nothing more to do; `rc` is then the exit code (0 after --json, 1 on failure,
 // with the reason printed; `missing` is what a 404 means).
 std::optional<json::value> fetch_json(const QueueOptions& o, const std::string& target,
-                                      const std::string& missing, int& rc) {
+                                      const std::string& missing, int& rc,
+                                      bhttp::verb verb = bhttp::verb::get,
+                                      const std::string& body = {}) {
   rc = 1;
   config::Endpoint ep;
   std::string token;
   if (!endpoint(o, ep, token)) return std::nullopt;
-  Fetched f = get(ep, target, token);
+  Fetched f = request(ep, verb, target, token, body);
   if (f.status == 0) {
     std::fprintf(stderr, "sluice queue: no answer from the admin API at http://%s%s: %s (is "
                  "sluice serve running with this [http] listen?)\n",
@@ -172,6 +180,46 @@ int queue_sites(const QueueOptions& o) {
       std::printf("%45s suspended until %s: %s\n", "", str(s, "suspended_until").c_str(),
                   str(s, "suspend_reason").c_str());
   }
+  return 0;
+}
+
+int queue_rule(const QueueOptions& o, const RuleOptions& r) {
+  int rc = 0;
+  const std::string target = "/api/admin/" + r.kind + "/v1";
+  if (r.cancel) {
+    auto fetched = fetch_json(o, target, "no " + r.kind + " " + std::to_string(r.id), rc,
+                              bhttp::verb::delete_, json::serialize(json::object{{"id", r.id}}));
+    if (!fetched) return rc;
+    std::printf("%s %llu cancelled; %s released\n", r.kind.c_str(),
+                static_cast<unsigned long long>(r.id), str(fetched->as_object(), "released").c_str());
+    return 0;
+  }
+  if (r.domain.empty() && r.tenant.empty() && r.campaign.empty()) {
+    // No selector: list the rules in force.
+    auto fetched = fetch_json(o, target, "", rc);
+    if (!fetched) return rc;
+    if (!fetched->is_array() || fetched->as_array().empty()) {
+      std::printf("no %s in force\n", r.kind.c_str());
+      return 0;
+    }
+    std::printf("%5s %-24s %-12s %-12s %9s %8s %s\n", "ID", "DOMAIN", "TENANT", "CAMPAIGN", "LEFT",
+                "AFFECTED", "REASON");
+    for (const auto& v : fetched->as_array()) {
+      const auto& e = v.as_object();
+      std::printf("%5s %-24s %-12s %-12s %9s %8s %s\n", str(e, "id").c_str(), str(e, "domain").c_str(),
+                  str(e, "tenant").c_str(), str(e, "campaign").c_str(), str(e, "duration").c_str(),
+                  str(e, "affected").c_str(), str(e, "reason").c_str());
+    }
+    return 0;
+  }
+  json::object body{{"domain", r.domain}, {"tenant", r.tenant}, {"campaign", r.campaign},
+                    {"reason", r.reason}};
+  if (!r.duration.empty()) body["duration"] = r.duration;
+  auto fetched = fetch_json(o, target, "", rc, bhttp::verb::post, json::serialize(body));
+  if (!fetched) return rc;
+  const auto& a = fetched->as_object();
+  std::printf("%s %s: %s recipients taken now\n", r.kind.c_str(), str(a, "id").c_str(),
+              str(a, r.kind == "bounce" ? "total_bounced" : "held").c_str());
   return 0;
 }
 
