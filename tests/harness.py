@@ -29,6 +29,26 @@ def free_port():
         return s.getsockname()[1]
 
 
+def common_port(addresses):
+    """A port free on every one of the loopback addresses at once (MX hosts share a port)."""
+    for _ in range(50):
+        port = free_port()
+        socks = []
+        try:
+            for a in addresses:
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((a, port))
+                socks.append(s)
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no common free port")
+
+
 def run(*args, input=None, cwd=None):
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=TIMEOUT,
                           input=input, cwd=cwd)

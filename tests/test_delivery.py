@@ -22,22 +22,7 @@ TIMEOUT = 20
 
 def common_port():
     """A port free on 127.0.0.2, .3 and .4 at once."""
-    for _ in range(50):
-        port = harness.free_port()
-        socks = []
-        try:
-            for a in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
-                s = socket.socket()
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind((a, port))
-                socks.append(s)
-            return port
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise AssertionError("no common free port")
+    return harness.common_port(("127.0.0.2", "127.0.0.3", "127.0.0.4"))
 
 
 ZONE = [

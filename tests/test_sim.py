@@ -45,9 +45,13 @@ class Sim:
         text = f'stats_file = {json.dumps(self.stats_file)}\nhttp_listen = "127.0.0.1:{self.http_port}"\n'
         text += "".join(f"{k} = {harness.toml_value(v)}\n" for k, v in top.items())
         for name, keys in providers.items():
-            self.ports[name] = harness.free_port()
-            text += f'\n[[provider]]\nname = "{name}"\nlisten = "127.0.0.1:{self.ports[name]}"\n'
+            # "host" (optional): listen there on the shared "port" (MX hosts share a port).
+            host = keys.get("host", "127.0.0.1")
+            self.ports[name] = keys.get("port") or harness.free_port()
+            text += f'\n[[provider]]\nname = "{name}"\nlisten = "{host}:{self.ports[name]}"\n'
             for k, v in keys.items():
+                if k in ("host", "port"):
+                    continue
                 if k == "limit_schedule":
                     items = ", ".join("{ " + ", ".join(f"{a} = {harness.toml_value(b)}" for a, b in e.items()) + " }" for e in v)
                     text += f"limit_schedule = [ {items} ]\n"

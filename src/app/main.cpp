@@ -4,6 +4,7 @@
 
 #include "app/classify_cmd.h"
 #include "app/queue_cmd.h"
+#include "app/report_cmd.h"
 #include "app/serve.h"
 #include "app/sim.h"
 #include "app/tools.h"
@@ -96,7 +97,18 @@ int main(int argc, char** argv) {
   explain->fallthrough();
   explain->add_option("id", explain_id, "Message id (the 'queued as' id)")->required();
 
+  sluice::ReportOptions ro;
+  CLI::App* report = app.add_subcommand(
+      "report", "Deliverability report from event logs: per provider and domain, with actions");
+  report->add_option("logs", ro.logs, "Event log files (JSON lines; '-' or none: stdin)");
+  report->add_flag("--json", ro.json, "Print JSON instead of the table");
+  report->add_option("--html", ro.html, "Also write a self-contained HTML report to this file");
+  report->add_option("-c,--config", ro.config,
+                     "The server's configuration (postmaster pages, warm-up sources)");
+  report->add_option("--domains", ro.domains, "Domains shown in the table")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
+  if (report->parsed()) return sluice::run_report(ro);
   if (sites->parsed()) return sluice::queue_sites(qo);
   if (sources->parsed()) return sluice::queue_sources(qo);
   for (int k = 0; k < 2; ++k) {

@@ -87,17 +87,21 @@ JsonLine& JsonLine::raw(std::string_view k, std::string_view json) {
   return *this;
 }
 
-JsonLine& JsonLine::timestamp() {
-  const auto now = std::chrono::system_clock::now();
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+std::string utc_timestamp(int64_t ms) {
   const std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[40];
   const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
   std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
-  return str("ts", buf);
+  return buf;
+}
+
+JsonLine& JsonLine::timestamp() {
+  const auto now = std::chrono::system_clock::now();
+  return str("ts", utc_timestamp(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     now.time_since_epoch())
+                                     .count()));
 }
 
 std::string JsonLine::finish() {

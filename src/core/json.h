@@ -11,6 +11,9 @@
 
 namespace sluice {
 
+// Epoch milliseconds as the log writes times: "2026-11-30T16:16:55.123Z" (UTC, RFC 3339).
+std::string utc_timestamp(int64_t epoch_ms);
+
 // Appends s to out as a JSON string literal, quotes included.
 void append_json_string(std::string& out, std::string_view s);
 

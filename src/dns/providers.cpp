@@ -43,6 +43,7 @@ Result<Providers> Providers::parse(std::string_view text, const std::string& nam
       if (!s || s->empty()) return error(name + ":" + line + ": mx patterns are strings");
       r.patterns.push_back(to_lower(*s));
     }
+    r.postmaster = (*t)["postmaster"].value_or(std::string());
     p.rules_.push_back(std::move(r));
   }
   return p;
@@ -58,6 +59,13 @@ std::string Providers::match(const std::vector<std::string>& mx_hosts) const {
     }
   }
   return {};
+}
+
+std::map<std::string, std::string> Providers::postmaster_pages() const {
+  std::map<std::string, std::string> pages;
+  for (const Rule& r : rules_)
+    if (!r.postmaster.empty()) pages.emplace(r.name, r.postmaster);
+  return pages;
 }
 
 }  // namespace sluice::dns

@@ -22,17 +22,6 @@ constexpr int64_t kTickMs = 1000;         // probing, decay and parking run this
 constexpr int64_t kParkAfterMs = 30'000;  // a queue nothing serves longer than this parks
 constexpr int64_t kBacklogSeconds = 60;   // a paced queue keeps this much work in memory
 
-std::string iso_ms(int64_t ms) {
-  const std::time_t secs = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
-
 }  // namespace
 
 Dispatcher::Dispatcher(asio::io_context& ioc, Strand& strand, DispatcherOptions options,
@@ -396,7 +385,7 @@ void Dispatcher::park(SiteState& site, ReadyQueue& q, int64_t until_ms, const st
     if (!lane->last_signal.empty()) last_signal = lane->last_signal;
   }
   const std::string reason =
-      site.name + " is " + why + " until " + iso_ms(until_ms) + ": " + last_signal;
+      site.name + " is " + why + " until " + utc_timestamp(until_ms) + ": " + last_signal;
   while (q.ready.size() > keep) {
     outbound::Job job = q.ready.pop_back();  // the last in the longest line go first
     auto ref = jobs_.find(job.token);
@@ -559,7 +548,7 @@ void Dispatcher::changed(Lane& lane, const shaping::Change& c, const std::string
       .str("site", lane.site->name)
       .str("provider", lane.site->dest.provider);
   if (suspension) {
-    line.str("duration", c.to).str("until", iso_ms(lane.ctl->suspended_until_ms()));
+    line.str("duration", c.to).str("until", utc_timestamp(lane.ctl->suspended_until_ms()));
   } else {
     line.str("limit", c.what).str("from", c.from).str("to", c.to);
   }
@@ -630,10 +619,10 @@ std::string Dispatcher::lanes_json() const {
           .unum("refused_connections", l.refused_connections)
           .boolean("held", now < c.hold_until_ms())
           .boolean("suspended", c.suspended(now))
-          .str("suspended_until", c.suspended(now) ? iso_ms(c.suspended_until_ms()) : "")
+          .str("suspended_until", c.suspended(now) ? utc_timestamp(c.suspended_until_ms()) : "")
           .str("suspend_reason", c.suspended(now) ? learned.suspend_reason : "")
           .str("last_signal", l.last_signal)
-          .str("last_signal_at", l.last_signal_ms ? iso_ms(l.last_signal_ms) : "")
+          .str("last_signal_at", l.last_signal_ms ? utc_timestamp(l.last_signal_ms) : "")
           .str("last_stage", l.last_stage)
           .str("last_category", l.last_category)
           .str("last_rule", l.last_rule);
@@ -723,7 +712,7 @@ std::string Dispatcher::sources_json() {
       }
       caps.push_back(']');
       j.unum("warmup_day", w->day(now))
-          .str("warmup_start", iso_ms(w->start_ms()).substr(0, 10))
+          .str("warmup_start", utc_timestamp(w->start_ms()).substr(0, 10))
           .boolean("warmed_up", w->warmed(now))
           .raw("warmup_counts", caps);
     }
@@ -796,7 +785,7 @@ std::string Dispatcher::domain_json(const std::string& domain) const {
           .unum("open_connections", lane->connections)
           .boolean("held", now < c.hold_until_ms())
           .boolean("suspended", c.suspended(now))
-          .str("suspended_until", c.suspended(now) ? iso_ms(c.suspended_until_ms()) : "")
+          .str("suspended_until", c.suspended(now) ? utc_timestamp(c.suspended_until_ms()) : "")
           .str("last_signal", lane->last_signal)
           .str("last_category", lane->last_category);
       std::string obj = l.finish();
@@ -811,7 +800,7 @@ std::string Dispatcher::domain_json(const std::string& domain) const {
         .unum("ready", ready)
         .boolean("held", held)
         .boolean("suspended", suspended)
-        .str("suspended_until", suspended ? iso_ms(until) : "")
+        .str("suspended_until", suspended ? utc_timestamp(until) : "")
         .str("last_signal", latest ? latest->last_signal : "")
         .str("last_category", latest ? latest->last_category : "")
         .raw("sources", lanes);
