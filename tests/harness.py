@@ -156,7 +156,7 @@ class Sluice:
 
     def __init__(self, directory=None, smtp=None, server=None, spool_path=None, spool=None,
                  queue=None, delivery=None, dns=None, routes=None, shaping=None, classify=None,
-                 max_open_files=None, extra=""):
+                 max_open_files=None, extra="", http=None):
         """Acceptance tests get [queue] hold = true (nothing is delivered, the spool keeps every
         message); delivery tests pass queue={"hold": False} and routes/dns of their own.
         extra: TOML text appended as is ([source.*], [pool.*], [tenant.*] tables)."""
@@ -175,7 +175,8 @@ class Sluice:
         with open(self.config, "w") as f:
             f.write("[server]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in server.items()))
             f.write("[smtp]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in smtp.items()))
-            f.write(f"[http]\nlisten = \"127.0.0.1:{self.http_port}\"\n")
+            f.write(f"[http]\nlisten = \"127.0.0.1:{self.http_port}\"\n" +
+                    "".join(f"{k} = {toml_value(v)}\n" for k, v in (http or {}).items()))
             spool = dict({"path": self.spool_path, "min_free_space": "1MB"}, **(spool or {}))
             f.write("[spool]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in spool.items()))
             sections = {

@@ -22,6 +22,7 @@
 #include "net/tls.h"
 #include "observe/event_log.h"
 #include "observe/metrics.h"
+#include "observe/recent_replies.h"
 #include "inbound/injector.h"
 #include "queue/manager.h"
 #include "spool/rocks_spool.h"
@@ -133,6 +134,7 @@ struct Server::Impl {
   int stops_pending = 2;       // listener idle, manager stopped; on `control`
 
   observe::Metrics metrics;  // before the spool: its writer thread reports syncs here
+  observe::RecentReplies replies;  // the dashboard's latest refusals per provider
   std::unique_ptr<spool::RocksSpool> spool;
   std::unique_ptr<observe::EventLog> log;
   std::shared_ptr<asio::ssl::context> tls;
@@ -214,6 +216,7 @@ Status Server::Impl::start() {
   mo.shaping = cfg.shaping;
   mo.egress = cfg.egress;
   mo.metrics = &metrics;
+  mo.replies = &replies;
   mo.classifier = cfg.classify.rules.empty() ? &classify::Classifier::builtin() : &classifier;
   mo.hostname = cfg.server.hostname;
   manager = std::make_unique<queue::Manager>(ioc, mo, *spool, *resolver, *log, cc);
@@ -257,6 +260,7 @@ Status Server::Impl::start() {
   sources.sources = [this](std::function<void(std::string)> done) {
     manager->sources_json(std::move(done));
   };
+  sources.replies = [this](std::function<void(std::string)> done) { done(replies.json()); };
   sources.message = [this](const std::string& id_text,
                            std::function<void(std::string)> done) {
     auto id = spool::parse_id(id_text);

@@ -16,6 +16,14 @@
 #include <mutex>
 #include <set>
 
+namespace sluice::embedded {
+std::string_view dashboard_html();
+std::string_view dashboard_js();
+std::string_view dashboard_css();
+std::string_view uplot_js();
+std::string_view uplot_css();
+}  // namespace sluice::embedded
+
 namespace sluice::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -47,6 +55,27 @@ std::string error_json(std::string_view message) {
     out.push_back(c);
   }
   return out + "\"}\n";
+}
+
+// The dashboard's files (dashboard/ and uPlot from dashboard/node_modules), compiled in.
+struct Asset {
+  const char* path;
+  std::string_view (*content)();  // null: a redirect to the dashboard
+  const char* type;
+};
+const Asset kAssets[] = {
+    {"/", nullptr, ""},
+    {"/dashboard", nullptr, ""},
+    {"/dashboard/", embedded::dashboard_html, "text/html; charset=utf-8"},
+    {"/dashboard/app.js", embedded::dashboard_js, "text/javascript; charset=utf-8"},
+    {"/dashboard/style.css", embedded::dashboard_css, "text/css; charset=utf-8"},
+    {"/dashboard/uPlot.iife.min.js", embedded::uplot_js, "text/javascript; charset=utf-8"},
+    {"/dashboard/uPlot.min.css", embedded::uplot_css, "text/css; charset=utf-8"},
+};
+const Asset* dashboard_asset(std::string_view target) {
+  for (const Asset& a : kAssets)
+    if (target == a.path) return &a;
+  return nullptr;
 }
 
 // Waits for a callback-style source (a std::function taking a completion) as a coroutine.
@@ -118,6 +147,18 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
     const bool ka = req.keep_alive();
     std::string target(req.target());
     if (const size_t q = target.find('?'); q != std::string::npos) target.resize(q);
+    if (const Asset* asset = dashboard_asset(target)) {
+      if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head)
+        co_return not_allowed("GET, HEAD", v, ka);
+      if (!asset->content) {  // "/": the dashboard is the front page
+        auto r = make(bhttp::status::found, "", v, ka, "text/plain");
+        r.set(bhttp::field::location, "/dashboard/");
+        co_return r;
+      }
+      auto r = make(bhttp::status::ok, std::string(asset->content()), v, ka, asset->type);
+      r.set(bhttp::field::cache_control, "no-cache");
+      co_return r;
+    }
     if (target != "/healthz" && !allowed(req, client)) {
       if (options.api_token.empty()) {
         co_return make(bhttp::status::forbidden,
@@ -155,9 +196,11 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
       co_return make(bhttp::status::ok, std::move(body), v, ka,
                      "text/plain; version=0.0.4; charset=utf-8");
     }
-    if (target == "/api/v1/sites" || target == "/api/v1/sources") {
+    if (target == "/api/v1/sites" || target == "/api/v1/sources" || target == "/api/v1/replies") {
       auto start = [this, target](std::function<void(std::string)> done) {
-        (target == "/api/v1/sites" ? sources.sites : sources.sources)(std::move(done));
+        (target == "/api/v1/sites"     ? sources.sites
+         : target == "/api/v1/sources" ? sources.sources
+                                       : sources.replies)(std::move(done));
       };
       std::string body = co_await ask(start);
       body.push_back('\n');

@@ -1,5 +1,5 @@
 // The HTTP listener (Boost.Beast, [http] listen, loopback by default): the admin endpoints,
-// injection and metrics; the dashboard later (doc/http.md). Access: with [http] api_token, a
+// injection, metrics and the dashboard (doc/http.md). Access: with [http] api_token, a
 // bearer token on every request (but /healthz); without one, loopback clients only.
 //
 //   GET /api/v1/sites           every shaping key: configured and learned limits, connections,
@@ -7,6 +7,9 @@
 //   GET /api/v1/sources         every egress source: address, pools, warm-up day, counts and
 //                               caps per provider, its lanes' learned limits (JSON array)
 //   GET /api/v1/messages/ID     one message: its spooled envelope and where the queue has it
+//   GET /api/v1/replies         the latest refusals per provider (src/observe/recent_replies.h)
+//   GET /, /dashboard/…         the live dashboard (dashboard/; its assets need no token: they
+//                               hold no data, and the page sends the token with its requests)
 //   POST /api/inject/v1         injection in KumoMTA's shape (src/inbound/inject.h)
 //   GET|POST|DELETE /api/admin/suspend/v1, /api/admin/bounce/v1   operators' rules
 //                               (src/queue/admin_rules.h)
@@ -35,6 +38,7 @@ struct AdminSources {
   std::function<void(std::function<void(std::string)>)> sites;    // JSON array
   std::function<void(std::function<void(std::string)>)> sources;  // JSON array
   std::function<void(std::function<void(std::string)>)> metrics;  // Prometheus text
+  std::function<void(std::function<void(std::string)>)> replies;  // JSON array
   // POST /api/inject/v1: the request body and the client's address; answers an HTTP status
   // and a JSON body.
   std::function<void(std::string body, std::string client_ip,

@@ -49,6 +49,7 @@ class Spool;
 namespace sluice::observe {
 class EventLog;
 class Metrics;
+class RecentReplies;
 }
 
 namespace sluice::queue {
@@ -61,6 +62,7 @@ struct ManagerOptions {
   config::EgressConfig egress;  // sources, pools, tenants (never empty: see EgressConfig)
   std::string hostname;         // DSN Reporting-MTA and From
   observe::Metrics* metrics = nullptr;  // counters of results (null: none kept)
+  observe::RecentReplies* replies = nullptr;  // the latest refusals per provider (null: none)
   size_t max_in_flight = 10'000;
   // The time (Unix ms); the system clock when unset.
   std::function<int64_t()> clock;

@@ -8,6 +8,7 @@
 #include "core/json.h"
 #include "observe/event_log.h"
 #include "observe/metrics.h"
+#include "observe/recent_replies.h"
 #include "queue/in_flight.h"
 #include "spool/spool.h"
 
@@ -48,6 +49,13 @@ void Manager::record(InFlight& m, const RecipientResult& r, const std::string& r
       .boolean("charged", charged)
       .num("received_ms", m.meta.received_ms);
   log_.write(line.finish());
+  if (options_.replies && r.outcome != Outcome::kDelivered) {
+    std::string reply = r.reply.code ? std::to_string(r.reply.code) + " " : std::string();
+    if (r.reply.enhanced) reply += r.reply.enhanced->str() + " ";
+    options_.replies->add(at.provider.empty() ? at.site : at.provider,
+                          {now_ms(), std::string(category), std::string(outbound::stage_name(r.stage)),
+                           reply + r.reply.text(), at.source});
+  }
   if (options_.metrics) {
     namespace metric = observe::metric;
     const std::string tenant = tenant_key(m.meta);
