@@ -76,22 +76,49 @@ int main(int argc, char** argv) {
   CLI::App* sources = queue->add_subcommand(
       "sources", "Every egress source: pools, warm-up day, today's counts and caps, limits");
   CLI::App* explain = queue->add_subcommand("explain", "Where one message is and why");
-  sluice::RuleOptions rule_options[2];
-  CLI::App* rules[2];
-  for (int k = 0; k < 2; ++k) {
+  // Operators' rules: suspend, bounce, rebind (by mail) and limit (by lane).
+  constexpr int kRules = 4;
+  sluice::RuleOptions rule_options[kRules];
+  CLI::App* rules[kRules];
+  const char* kinds[kRules] = {"suspend", "bounce", "rebind", "limit"};
+  const char* helps[kRules] = {
+      "Hold mail by domain, site, tenant or campaign, or a source's connections (--source); "
+      "no selector: list; --cancel ID",
+      "Bounce mail by domain, site, tenant or campaign (no selector: list; --cancel ID)",
+      "Send mail by domain, site, tenant or campaign through --pool (no selector: list; "
+      "--cancel ID)",
+      "Override limits at run time by provider, site or source (no selector: list; --cancel ID)"};
+  for (int k = 0; k < kRules; ++k) {
     sluice::RuleOptions& r = rule_options[k];
-    r.kind = k == 0 ? "suspend" : "bounce";
-    rules[k] = queue->add_subcommand(
-        r.kind, k == 0 ? "Hold mail by domain, tenant or campaign (no selector: list; --cancel ID)"
-                       : "Bounce mail by domain, tenant or campaign (no selector: list; --cancel ID)");
+    r.kind = kinds[k];
+    rules[k] = queue->add_subcommand(r.kind, helps[k]);
     rules[k]->fallthrough();
-    rules[k]->add_option("--domain", r.domain, "Recipient domain");
-    rules[k]->add_option("--tenant", r.tenant, "Tenant");
-    rules[k]->add_option("--campaign", r.campaign, "Campaign");
-    rules[k]->add_option("--reason", r.reason, "Why (required to add)");
-    rules[k]->add_option("--duration", r.duration, "How long (default: 1h to suspend, 5m to bounce)");
-    rules[k]->add_option("--cancel", r.id, "Cancel the rule with this id");
+    CLI::App* c = rules[k];
+    if (k < 3) {
+      c->add_option("--domain", r.domain, "Recipient domain");
+      c->add_option("--tenant", r.tenant, "Tenant");
+      c->add_option("--campaign", r.campaign, "Campaign");
+    }
+    c->add_option("--site", r.site, "Site (as `queue sites` names it)");
+    if (k == 0 || k == 3) c->add_option("--source", r.source, "Egress source");
+    if (k == 2) c->add_option("--pool", r.pool, "The pool to send through");
+    if (k == 3) {
+      c->add_option("--provider", r.provider, "Provider (etc/providers.toml)");
+      c->add_option("--connection-limit", r.connection_limit, "Connections per sending IP");
+      c->add_option("--message-rate", r.message_rate, "Messages per time, e.g. 10/s or 500/m");
+      c->add_option("--max-deliveries", r.max_deliveries, "Messages per connection");
+    }
+    c->add_option("--reason", r.reason, "Why (required to add)");
+    c->add_option("--duration", r.duration,
+                  k == 1 ? "How long (default 5m)" : "How long (default 1h)");
+    c->add_option("--cancel", r.id, "Cancel the rule with this id");
   }
+  std::string summary_by = "site";
+  CLI::App* summary = queue->add_subcommand(
+      "summary", "What waits: messages and recipients in flight and scheduled, grouped");
+  summary->fallthrough();
+  summary->add_option("--by", summary_by, "site, provider, source, pool, tenant, campaign, domain")
+      ->capture_default_str();
   sites->fallthrough();  // --http, --json, --config also after the subcommand
   sources->fallthrough();
   explain->fallthrough();
@@ -111,7 +138,8 @@ int main(int argc, char** argv) {
   if (report->parsed()) return sluice::run_report(ro);
   if (sites->parsed()) return sluice::queue_sites(qo);
   if (sources->parsed()) return sluice::queue_sources(qo);
-  for (int k = 0; k < 2; ++k) {
+  if (summary->parsed()) return sluice::queue_summary(qo, summary_by);
+  for (int k = 0; k < kRules; ++k) {
     if (!rules[k]->parsed()) continue;
     rule_options[k].cancel = rules[k]->count("--cancel") > 0;
     return sluice::queue_rule(qo, rule_options[k]);

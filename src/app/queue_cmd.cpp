@@ -190,36 +190,98 @@ int queue_rule(const QueueOptions& o, const RuleOptions& r) {
     auto fetched = fetch_json(o, target, "no " + r.kind + " " + std::to_string(r.id), rc,
                               bhttp::verb::delete_, json::serialize(json::object{{"id", r.id}}));
     if (!fetched) return rc;
-    std::printf("%s %llu cancelled; %s released\n", r.kind.c_str(),
-                static_cast<unsigned long long>(r.id), str(fetched->as_object(), "released").c_str());
+    std::printf("%s %llu cancelled", r.kind.c_str(), static_cast<unsigned long long>(r.id));
+    if (fetched->as_object().contains("released"))
+      std::printf("; %s released", str(fetched->as_object(), "released").c_str());
+    std::printf("\n");
     return 0;
   }
-  if (r.domain.empty() && r.tenant.empty() && r.campaign.empty()) {
+  const bool limit = r.kind == "limit";
+  if (r.domain.empty() && r.site.empty() && r.source.empty() && r.tenant.empty() &&
+      r.campaign.empty() && r.provider.empty()) {
     // No selector: list the rules in force.
     auto fetched = fetch_json(o, target, "", rc);
     if (!fetched) return rc;
+    if (o.json) {
+      std::printf("%s\n", json::serialize(*fetched).c_str());
+      return 0;
+    }
     if (!fetched->is_array() || fetched->as_array().empty()) {
       std::printf("no %s in force\n", r.kind.c_str());
       return 0;
     }
-    std::printf("%5s %-24s %-12s %-12s %9s %8s %s\n", "ID", "DOMAIN", "TENANT", "CAMPAIGN", "LEFT",
-                "AFFECTED", "REASON");
     for (const auto& v : fetched->as_array()) {
       const auto& e = v.as_object();
-      std::printf("%5s %-24s %-12s %-12s %9s %8s %s\n", str(e, "id").c_str(), str(e, "domain").c_str(),
-                  str(e, "tenant").c_str(), str(e, "campaign").c_str(), str(e, "duration").c_str(),
-                  str(e, "affected").c_str(), str(e, "reason").c_str());
+      std::string selectors;
+      for (const char* key : {"provider", "domain", "site", "source", "tenant", "campaign"}) {
+        if (!str(e, key).empty()) selectors += std::string(selectors.empty() ? "" : " ") + key + "=" + str(e, key);
+      }
+      std::string what;
+      if (r.kind == "rebind") what = " → pool " + str(e, "pool");
+      for (const char* key : {"connection_limit", "message_rate", "max_deliveries_per_connection", "adaptive"}) {
+        if (e.contains(key)) what += std::string(" ") + key + "=" + str(e, key);
+      }
+      std::printf("%4s  %s%s  for %s  (%s)%s\n", str(e, "id").c_str(), selectors.c_str(),
+                  what.c_str(), str(e, "duration").c_str(), str(e, "reason").c_str(),
+                  e.contains("affected") ? (", " + str(e, "affected") + " affected").c_str() : "");
     }
     return 0;
   }
-  json::object body{{"domain", r.domain}, {"tenant", r.tenant}, {"campaign", r.campaign},
-                    {"reason", r.reason}};
-  if (!r.duration.empty()) body["duration"] = r.duration;
+  json::object body{{"reason", r.reason}};
+  auto put = [&](const char* key, const std::string& v) {
+    if (!v.empty()) body[key] = v;
+  };
+  put("domain", r.domain);
+  put("site", r.site);
+  put("source", r.source);
+  put("tenant", r.tenant);
+  put("campaign", r.campaign);
+  put("provider", r.provider);
+  put("pool", r.pool);
+  put("duration", r.duration);
+  put("message_rate", r.message_rate);
+  if (r.connection_limit) body["connection_limit"] = r.connection_limit;
+  if (r.max_deliveries) body["max_deliveries_per_connection"] = r.max_deliveries;
   auto fetched = fetch_json(o, target, "", rc, bhttp::verb::post, json::serialize(body));
   if (!fetched) return rc;
   const auto& a = fetched->as_object();
-  std::printf("%s %s: %s recipients taken now\n", r.kind.c_str(), str(a, "id").c_str(),
-              str(a, r.kind == "bounce" ? "total_bounced" : "held").c_str());
+  if (o.json) {
+    std::printf("%s\n", json::serialize(a).c_str());
+  } else if (limit || a.contains("lanes")) {
+    std::printf("%s %s: %s lanes changed now\n", r.kind.c_str(), str(a, "id").c_str(),
+                str(a, "lanes").c_str());
+  } else {
+    const char* key = r.kind == "bounce" ? "total_bounced" : r.kind == "rebind" ? "moved" : "held";
+    std::printf("%s %s: %s recipients taken now\n", r.kind.c_str(), str(a, "id").c_str(),
+                str(a, key).c_str());
+  }
+  return 0;
+}
+
+int queue_summary(const QueueOptions& o, const std::string& by) {
+  int rc = 0;
+  auto fetched = fetch_json(o, "/api/v1/queue?by=" + by, "", rc);
+  if (!fetched) return rc;
+  if (o.json) {
+    std::printf("%s\n", json::serialize(*fetched).c_str());
+    return 0;
+  }
+  const auto& doc = fetched->as_object();
+  std::printf("%s messages in flight, %s scheduled", str(doc, "in_flight").c_str(),
+              str(doc, "scheduled").c_str());
+  if (str(doc, "scheduled_not_read") != "0")
+    std::printf(" (%s scheduled not read)", str(doc, "scheduled_not_read").c_str());
+  std::printf("\n%-40s %10s %10s %10s %10s\n", by.c_str(), "MESSAGES", "RECIPIENTS", "IN FLIGHT",
+              "SCHEDULED");
+  const json::value* groups = doc.if_contains("groups");
+  if (!groups || !groups->is_array()) return 0;
+  for (const auto& v : groups->as_array()) {
+    const auto& g = v.as_object();
+    const std::string name = str(g, "name");
+    std::printf("%-40s %10s %10s %10s %10s\n", name.empty() ? "(none)" : name.c_str(),
+                str(g, "messages").c_str(), str(g, "recipients").c_str(),
+                str(g, "in_flight").c_str(), str(g, "scheduled").c_str());
+  }
   return 0;
 }
 

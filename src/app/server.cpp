@@ -261,6 +261,9 @@ Status Server::Impl::start() {
     manager->sources_json(std::move(done));
   };
   sources.replies = [this](std::function<void(std::string)> done) { done(replies.json()); };
+  sources.queue = [this](std::string by, std::function<void(int, std::string)> done) {
+    manager->queue_summary(std::move(by), std::move(done));
+  };
   sources.message = [this](const std::string& id_text,
                            std::function<void(std::string)> done) {
     auto id = spool::parse_id(id_text);

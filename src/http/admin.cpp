@@ -78,6 +78,14 @@ const Asset* dashboard_asset(std::string_view target) {
   return nullptr;
 }
 
+// "/api/admin/suspend/v1" → "suspend" (also bounce, rebind, limit); "" for anything else.
+std::string admin_action(std::string_view target) {
+  for (const char* what : {"suspend", "bounce", "rebind", "limit"}) {
+    if (target == std::string("/api/admin/") + what + "/v1") return what;
+  }
+  return {};
+}
+
 // Waits for a callback-style source (a std::function taking a completion) as a coroutine.
 // `start` by reference, named by the caller: GCC 12 may destroy non-trivial temporaries of a
 // co_await expression twice.
@@ -145,8 +153,11 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
                                    const asio::ip::address& client) {
     const unsigned v = req.version();
     const bool ka = req.keep_alive();
-    std::string target(req.target());
-    if (const size_t q = target.find('?'); q != std::string::npos) target.resize(q);
+    std::string target(req.target()), query;
+    if (const size_t q = target.find('?'); q != std::string::npos) {
+      query = target.substr(q + 1);
+      target.resize(q);
+    }
     if (const Asset* asset = dashboard_asset(target)) {
       if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head)
         co_return not_allowed("GET, HEAD", v, ka);
@@ -177,11 +188,10 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
       };
       co_return co_await answered(call, v, ka);
     }
-    if (target == "/api/admin/suspend/v1" || target == "/api/admin/bounce/v1") {
+    if (const std::string what = admin_action(target); !what.empty()) {
       const auto m = req.method();
       if (m != bhttp::verb::get && m != bhttp::verb::post && m != bhttp::verb::delete_)
         co_return not_allowed("GET, POST, DELETE", v, ka);
-      const std::string what = target == "/api/admin/suspend/v1" ? "suspend" : "bounce";
       const Call call = [this, &req, what, method = std::string(bhttp::to_string(m))](Answer done) {
         sources.admin(method, what, req.body(), std::move(done));
       };
@@ -205,6 +215,17 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
       std::string body = co_await ask(start);
       body.push_back('\n');
       co_return make(bhttp::status::ok, std::move(body), v, ka);
+    }
+    if (target == "/api/v1/queue") {
+      std::string by = "site";
+      for (size_t at = 0; at < query.size();) {
+        size_t end = query.find('&', at);
+        if (end == std::string::npos) end = query.size();
+        if (query.compare(at, 3, "by=") == 0) by = query.substr(at + 3, end - at - 3);
+        at = end + 1;
+      }
+      const Call call = [this, by](Answer done) { sources.queue(by, std::move(done)); };
+      co_return co_await answered(call, v, ka);
     }
     const std::string prefix = "/api/v1/messages/";
     if (target.starts_with(prefix) && target.size() > prefix.size()) {

@@ -8,11 +8,13 @@
 //                               caps per provider, its lanes' learned limits (JSON array)
 //   GET /api/v1/messages/ID     one message: its spooled envelope and where the queue has it
 //   GET /api/v1/replies         the latest refusals per provider (src/observe/recent_replies.h)
+//   GET /api/v1/queue?by=KEY    what waits, by site, provider, source, pool, tenant, campaign or
+//                               domain (src/queue/summary.cpp)
 //   GET /, /dashboard/…         the live dashboard (dashboard/; its assets need no token: they
 //                               hold no data, and the page sends the token with its requests)
 //   POST /api/inject/v1         injection in KumoMTA's shape (src/inbound/inject.h)
-//   GET|POST|DELETE /api/admin/suspend/v1, /api/admin/bounce/v1   operators' rules
-//                               (src/queue/admin_rules.h)
+//   GET|POST|DELETE /api/admin/{suspend,bounce,rebind,limit}/v1   operators' rules and limit
+//                               overrides (src/queue/admin_rules.h, src/queue/dispatcher.h)
 //   GET /metrics                Prometheus text format (doc/metrics.md)
 //   GET /healthz                "ok"
 //
@@ -39,13 +41,15 @@ struct AdminSources {
   std::function<void(std::function<void(std::string)>)> sources;  // JSON array
   std::function<void(std::function<void(std::string)>)> metrics;  // Prometheus text
   std::function<void(std::function<void(std::string)>)> replies;  // JSON array
+  // GET /api/v1/queue?by=KEY: the summary; answers an HTTP status and a JSON body.
+  std::function<void(std::string by, std::function<void(int status, std::string body)>)> queue;
   // POST /api/inject/v1: the request body and the client's address; answers an HTTP status
   // and a JSON body.
   std::function<void(std::string body, std::string client_ip,
                      std::function<void(int status, std::string body)>)>
       inject;
-  // /api/admin/suspend/v1 and /api/admin/bounce/v1: the method, "suspend" or "bounce", the
-  // JSON body; answers an HTTP status and a JSON body.
+  // /api/admin/{suspend,bounce,rebind,limit}/v1: the method, what ("suspend", …), the JSON
+  // body; answers an HTTP status and a JSON body.
   std::function<void(std::string method, std::string what, std::string body,
                      std::function<void(int status, std::string body)>)>
       admin;

@@ -1,7 +1,9 @@
 // The operator's actions on the queue: suspensions and bounces by recipient domain, tenant and
-// campaign (the admin API's /api/admin/suspend/v1 and /api/admin/bounce/v1; doc/http.md).
+// campaign, site and source; rebinding to another pool; limit overrides (the admin API's
+// /api/admin/{suspend,bounce,rebind,limit}/v1; doc/http.md).
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <set>
 
 #include "config/units.h"
 #include "core/json.h"
@@ -44,8 +46,11 @@ std::string rule_json(const AdminRule& r, int64_t now) {
       JsonLine()
           .unum("id", r.id)
           .str("domain", r.domain)
+          .str("site", r.site)
+          .str("source", r.source)
           .str("tenant", r.tenant)
           .str("campaign", r.campaign)
+          .str("pool", r.pool)
           .str("reason", r.reason)
           .str("duration", config::format_duration(
                                config::Duration(std::max<int64_t>(0, r.until_ms - now))))
@@ -59,9 +64,9 @@ std::string rule_json(const AdminRule& r, int64_t now) {
 }  // namespace
 
 bool Manager::apply_admin_rule(InFlight& m, const std::string& domain,
-                               const std::vector<size_t>& rcpts) {
+                               const std::vector<size_t>& rcpts, const std::string& site) {
   const int64_t now = now_ms();
-  AdminRule* rule = admin_.match(m.meta, domain, now);
+  AdminRule* rule = admin_.match(m.meta, domain, now, site);
   if (!rule) return false;
   const bool bounce = rule->kind == AdminRule::Kind::kBounce;
   const std::string text = bounce ? "bounced by the operator: " + rule->reason
@@ -86,9 +91,10 @@ uint64_t Manager::sweep(const AdminRule& rule) {
                           rule.reason;
   uint64_t taken = 0;
   // Jobs waiting in ready queues.
-  auto jobs = dispatcher_->take_if([&](const outbound::Job& job) {
+  auto jobs = dispatcher_->take_if([&](const outbound::Job& job, const std::string& site) {
     return !job.recipients.empty() &&
-           rule.matches(*job.meta, domain_of(job.meta->recipients[job.recipients.front()].address));
+           rule.matches(*job.meta, domain_of(job.meta->recipients[job.recipients.front()].address),
+                        site);
   });
   for (auto& [ref, job] : jobs) {
     taken += job.recipients.size();
@@ -138,7 +144,9 @@ uint64_t Manager::release(const AdminRule& rule) {
     if (due > now) {
       if (auto meta = spool_.read_meta(e.id)) {
         for (const auto& r : meta->recipients) {
-          if (rule.matches(*meta, domain_of(r.address))) {
+          const std::string domain = domain_of(r.address);
+          const SiteState* site = dispatcher_->site_of_domain(domain);
+          if (rule.matches(*meta, domain, site ? site->name : std::string())) {
             due = now;
             ++released;
             break;
@@ -153,12 +161,151 @@ uint64_t Manager::release(const AdminRule& rule) {
   return released;
 }
 
+uint64_t Manager::rebind_sweep(const AdminRule& rule) {
+  // Jobs already waiting go to the new pool's queue at their site now; the rest as they come.
+  auto jobs = dispatcher_->take_if([&](const outbound::Job& job, const std::string& site) {
+    return !job.recipients.empty() &&
+           rule.matches(*job.meta, domain_of(job.meta->recipients[job.recipients.front()].address),
+                        site);
+  });
+  uint64_t moved = 0;
+  std::set<std::string> sites;
+  for (auto& [ref, job] : jobs) {
+    SiteState* site = dispatcher_->site(ref.site);
+    moved += job.recipients.size();
+    dispatcher_->add(*site, rule.pool, ref.message, std::move(job));
+    sites.insert(ref.site);
+  }
+  for (const std::string& name : sites) dispatcher_->open(*dispatcher_->site(name), rule.pool);
+  return moved;
+}
+
+namespace {
+
+// The body's string field ("" when absent or not a string).
+std::string text_of(const json::object& o, const char* key) {
+  const json::value* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+std::optional<uint64_t> id_of(const json::object& o) {
+  const json::value* id = o.if_contains("id");
+  if (id && id->is_uint64()) return id->as_uint64();
+  if (id && id->is_int64() && id->as_int64() > 0) return static_cast<uint64_t>(id->as_int64());
+  return std::nullopt;
+}
+
+std::string answer(const JsonLine& line) {
+  std::string s = JsonLine(line).finish();
+  s.pop_back();
+  return s;
+}
+
+// "1h" by default; the duration's error message otherwise.
+std::optional<int64_t> duration_of(const json::object& o, const char* fallback) {
+  const std::string d = text_of(o, "duration");
+  auto parsed = config::parse_duration(d.empty() ? fallback : d);
+  if (!parsed || parsed->count() <= 0) return std::nullopt;
+  return parsed->count();
+}
+
+std::string override_json(const LimitOverride& o, int64_t now) {
+  JsonLine j;
+  j.unum("id", o.id).str("provider", o.provider).str("site", o.site).str("source", o.source);
+  if (o.limits.connection_limit) j.unum("connection_limit", *o.limits.connection_limit);
+  if (o.limits.max_message_rate)
+    j.str("message_rate", std::to_string(o.limits.max_message_rate->count) + "/" +
+                              config::format_duration(o.limits.max_message_rate->per));
+  if (o.limits.max_deliveries_per_connection)
+    j.unum("max_deliveries_per_connection", *o.limits.max_deliveries_per_connection);
+  if (o.limits.adaptive) j.boolean("adaptive", *o.limits.adaptive);
+  j.str("reason", o.reason)
+      .str("duration", config::format_duration(config::Duration(std::max<int64_t>(0, o.until_ms - now))))
+      .str("until", iso(o.until_ms));
+  return answer(j);
+}
+
+}  // namespace
+
+void Manager::limit_request(const std::string& method, const std::string& body,
+                            const std::function<void(int, std::string)>& done) {
+  const int64_t now = now_ms();
+  if (method == "GET") {
+    std::string out = "[";
+    for (const auto& o : dispatcher_->overrides()) {
+      if (out.size() > 1) out.push_back(',');
+      out += override_json(o, now);
+    }
+    return done(200, out + "]");
+  }
+  boost::system::error_code ec;
+  const json::value doc = json::parse(body, ec);
+  if (ec || !doc.is_object()) return done(400, error_body("the body must be a JSON object"));
+  const json::object& o = doc.as_object();
+  if (method == "DELETE") {
+    auto id = id_of(o);
+    auto removed = id ? dispatcher_->remove_override(*id) : std::nullopt;
+    if (!removed) return done(404, error_body("no limit override with that id"));
+    log_.write(JsonLine().timestamp().str("event", "AdminAction").str("action", "cancel limit")
+                   .unum("id", removed->id).finish());
+    return done(200, answer(JsonLine().unum("id", removed->id)));
+  }
+  if (method != "POST") return done(405, error_body("GET, POST or DELETE"));
+  LimitOverride lo;
+  lo.provider = text_of(o, "provider");
+  lo.site = text_of(o, "site");
+  lo.source = text_of(o, "source");
+  lo.reason = text_of(o, "reason");
+  if (lo.provider.empty() && lo.site.empty() && lo.source.empty())
+    return done(422, error_body("give at least one of provider, site, source"));
+  if (!lo.source.empty() && !options_.egress.sources.count(lo.source))
+    return done(422, error_body("no source " + lo.source));
+  if (lo.reason.empty()) return done(422, error_body("reason is required"));
+  auto count = [&](const char* key, std::optional<uint32_t>& out) -> bool {
+    const json::value* v = o.if_contains(key);
+    if (!v) return true;
+    const int64_t n = v->is_int64() ? v->as_int64() : v->is_uint64() ? static_cast<int64_t>(v->as_uint64()) : 0;
+    if (n < 1 || n > 100000) return false;
+    out = static_cast<uint32_t>(n);
+    return true;
+  };
+  if (!count("connection_limit", lo.limits.connection_limit))
+    return done(422, error_body("connection_limit: a whole number 1..100000"));
+  if (!count("max_deliveries_per_connection", lo.limits.max_deliveries_per_connection))
+    return done(422, error_body("max_deliveries_per_connection: a whole number 1..100000"));
+  if (const std::string rate = text_of(o, "message_rate"); !rate.empty()) {
+    config::Rate r;
+    if (auto err = config::parse_rate(rate, r)) return done(422, error_body("message_rate: " + *err));
+    lo.limits.max_message_rate = r;
+  }
+  if (const json::value* a = o.if_contains("adaptive")) {
+    if (!a->is_bool()) return done(422, error_body("adaptive: true or false"));
+    lo.limits.adaptive = a->as_bool();
+  }
+  if (!lo.limits.connection_limit && !lo.limits.max_deliveries_per_connection &&
+      !lo.limits.max_message_rate && !lo.limits.adaptive)
+    return done(422, error_body("give at least one of connection_limit, message_rate, "
+                                "max_deliveries_per_connection, adaptive"));
+  auto length = duration_of(o, "1h");
+  if (!length) return done(422, error_body("duration: expected \"30m\", \"1h\", \"2d\"…"));
+  lo.until_ms = now + *length;
+  const size_t lanes = dispatcher_->add_override(lo);
+  log_.write(JsonLine().timestamp().str("event", "AdminAction").str("action", "limit")
+                 .unum("id", lo.id).str("provider", lo.provider).str("site", lo.site)
+                 .str("source", lo.source).raw("limits", override_json(lo, now))
+                 .str("reason", lo.reason).str("until", iso(lo.until_ms)).unum("lanes", lanes)
+                 .finish());
+  done(200, answer(JsonLine().unum("id", lo.id).unum("lanes", lanes)));
+}
+
 void Manager::admin_request(std::string method, std::string what, std::string body,
                             std::function<void(int, std::string)> done) {
   asio::post(strand_, [this, method = std::move(method), what = std::move(what),
                        body = std::move(body), done = std::move(done)] {
-    const AdminRule::Kind kind =
-        what == "bounce" ? AdminRule::Kind::kBounce : AdminRule::Kind::kSuspend;
+    if (what == "limit") return limit_request(method, body, done);
+    const AdminRule::Kind kind = what == "bounce"   ? AdminRule::Kind::kBounce
+                                 : what == "rebind" ? AdminRule::Kind::kRebind
+                                                    : AdminRule::Kind::kSuspend;
     const int64_t now = now_ms();
     if (method == "GET") {
       std::string out = "[";
@@ -172,60 +319,78 @@ void Manager::admin_request(std::string method, std::string what, std::string bo
     const json::value doc = json::parse(body, ec);
     if (ec || !doc.is_object()) return done(400, error_body("the body must be a JSON object"));
     const json::object& o = doc.as_object();
-    auto text = [&](const char* key) {
-      const json::value* v = o.if_contains(key);
-      return v && v->is_string() ? std::string(v->as_string()) : std::string();
-    };
     if (method == "DELETE") {
-      const json::value* id = o.if_contains("id");
-      const auto n = id && id->is_int64() ? id->as_int64() : id && id->is_uint64() ? static_cast<int64_t>(id->as_uint64()) : -1;
-      auto removed = n > 0 ? admin_.remove(static_cast<uint64_t>(n)) : std::nullopt;
+      auto id = id_of(o);
+      auto removed = id ? admin_.remove(*id) : std::nullopt;
       if (!removed || removed->kind != kind)
         return done(404, error_body("no " + what + " with that id"));
-      const uint64_t released = kind == AdminRule::Kind::kSuspend ? release(*removed) : 0;
+      uint64_t released = 0;
+      if (!removed->source.empty())
+        released = dispatcher_->suspend_source(removed->source, 0, "");
+      else if (kind == AdminRule::Kind::kSuspend)
+        released = release(*removed);
       log_.write(JsonLine().timestamp().str("event", "AdminAction").str("action", "cancel " + what)
                      .unum("id", removed->id).unum("released", released).finish());
-      std::string out = JsonLine().unum("id", removed->id).unum("released", released).finish();
-      out.pop_back();
-      return done(200, out);
+      return done(200, answer(JsonLine().unum("id", removed->id).unum("released", released)));
     }
     if (method != "POST") return done(405, error_body("GET, POST or DELETE"));
     AdminRule rule;
     rule.kind = kind;
-    rule.domain = to_lower(text("domain"));
-    rule.tenant = text("tenant");
-    rule.campaign = text("campaign");
-    rule.reason = text("reason");
+    rule.domain = to_lower(text_of(o, "domain"));
+    rule.site = text_of(o, "site");
+    rule.source = text_of(o, "source");
+    rule.tenant = text_of(o, "tenant");
+    rule.campaign = text_of(o, "campaign");
+    rule.pool = text_of(o, "pool");
+    rule.reason = text_of(o, "reason");
     if (rule.reason.empty()) return done(422, error_body("reason is required"));
-    const std::string duration = text("duration");
-    auto d = config::parse_duration(duration.empty() ? (kind == AdminRule::Kind::kSuspend ? "1h" : "5m")
-                                                     : duration);
-    if (!d) return done(422, error_body("duration: expected \"30m\", \"1h\", \"2d\"…"));
+    if (!rule.source.empty()) {
+      if (kind != AdminRule::Kind::kSuspend)
+        return done(422, error_body("source selects a source's connections: suspend only"));
+      if (!rule.domain.empty() || !rule.site.empty() || !rule.tenant.empty() || !rule.campaign.empty())
+        return done(422, error_body("source stands alone: its lanes stop, whatever the mail"));
+      if (!options_.egress.sources.count(rule.source))
+        return done(422, error_body("no source " + rule.source));
+    }
+    if (kind == AdminRule::Kind::kRebind && !options_.egress.pools.count(rule.pool))
+      return done(422, error_body(rule.pool.empty() ? "pool is required" : "no pool " + rule.pool));
+    auto length = duration_of(o, kind == AdminRule::Kind::kBounce ? "5m" : "1h");
+    if (!length) return done(422, error_body("duration: expected \"30m\", \"1h\", \"2d\"…"));
     rule.created_ms = now;
-    rule.until_ms = now + d->count();
+    rule.until_ms = now + *length;
     auto id = admin_.add(rule);
-    if (!id) return done(422, error_body("give at least one of domain, tenant, campaign"));
+    if (!id) return done(422, error_body("give at least one of domain, site, source, tenant, campaign"));
     rule.id = *id;
-    const uint64_t taken = sweep(rule);
+    uint64_t taken = 0;
+    if (!rule.source.empty())
+      taken = dispatcher_->suspend_source(rule.source, rule.until_ms,
+                                          "suspended by the operator: " + rule.reason);
+    else if (kind == AdminRule::Kind::kRebind)
+      taken = rebind_sweep(rule);
+    else
+      taken = sweep(rule);
     log_.write(JsonLine()
                    .timestamp()
                    .str("event", "AdminAction")
                    .str("action", what)
                    .unum("id", rule.id)
                    .str("domain", rule.domain)
+                   .str("site", rule.site)
+                   .str("source", rule.source)
                    .str("tenant", rule.tenant)
                    .str("campaign", rule.campaign)
+                   .str("pool", rule.pool)
                    .str("reason", rule.reason)
                    .str("until", iso(rule.until_ms))
                    .unum("affected", taken)
                    .finish());
     JsonLine out;
     out.unum("id", rule.id);
-    if (kind == AdminRule::Kind::kBounce) out.unum("total_bounced", taken);
+    if (!rule.source.empty()) out.unum("lanes", taken);
+    else if (kind == AdminRule::Kind::kBounce) out.unum("total_bounced", taken);
+    else if (kind == AdminRule::Kind::kRebind) out.unum("moved", taken);
     else out.unum("held", taken);
-    std::string s = out.finish();
-    s.pop_back();
-    done(200, s);
+    done(200, answer(out));
   });
 }
 

@@ -38,5 +38,32 @@ TEST(AdminRules, SelectorsMatchTogetherAndBouncesComeFirst) {
   EXPECT_FALSE(rules.add(AdminRule{}).has_value());  // no selector: refused
 }
 
+TEST(AdminRules, ASiteSelectorMatchesOnceResolvedAndRebindsAreTheirOwnKind) {
+  AdminRules rules;
+  AdminRule by_site;
+  by_site.kind = AdminRule::Kind::kSuspend;
+  by_site.site = "mx.example.net";
+  by_site.until_ms = 1000;
+  ASSERT_TRUE(rules.add(by_site));
+  EXPECT_EQ(rules.match(message("", ""), "a.test", 10), nullptr);  // not resolved yet
+  EXPECT_NE(rules.match(message("", ""), "a.test", 10, "mx.example.net"), nullptr);
+  EXPECT_EQ(rules.match(message("", ""), "a.test", 10, "mx.other.net"), nullptr);
+
+  AdminRule first, second;
+  first.kind = second.kind = AdminRule::Kind::kRebind;
+  first.tenant = second.tenant = "acme";
+  first.pool = "shared";
+  second.pool = "dedicated";
+  first.until_ms = second.until_ms = 1000;
+  ASSERT_TRUE(rules.add(first));
+  ASSERT_TRUE(rules.add(second));
+  // A rebind never holds or bounces; the newest in force wins.
+  EXPECT_EQ(rules.match(message("acme", ""), "b.test", 10), nullptr);
+  ASSERT_NE(rules.rebind(message("acme", ""), "b.test", "", 10), nullptr);
+  EXPECT_EQ(rules.rebind(message("acme", ""), "b.test", "", 10)->pool, "dedicated");
+  EXPECT_EQ(rules.rebind(message("other", ""), "b.test", "", 10), nullptr);
+  EXPECT_EQ(rules.rebind(message("acme", ""), "b.test", "", 1000), nullptr);  // ended
+}
+
 }  // namespace
 }  // namespace sluice::queue

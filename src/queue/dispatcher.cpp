@@ -114,9 +114,8 @@ std::unique_ptr<Lane> Dispatcher::make_lane(SiteState& site, const config::Egres
   l.address = src.address;
   l.site = &site;
   const int64_t now = now_ms_();
-  config::ShapingLimits limits = options_.shaping.limits_for(site.dest.provider, site.name, domain);
-  src.limits.apply_to(limits);  // the source's own, over the site's
-  l.ctl = std::make_unique<shaping::Controller>(limits, options_.shaping.tuning, now);
+  l.ctl = std::make_unique<shaping::Controller>(lane_limits(site, src, domain),
+                                                options_.shaping.tuning, now);
   l.wake = std::make_unique<asio::steady_timer>(strand_);
   // What an earlier run (or this one, before the site was forgotten) learned about it.
   std::string key(kShapingStatePrefix);
@@ -127,6 +126,9 @@ std::unique_ptr<Lane> Dispatcher::make_lane(SiteState& site, const config::Egres
       if (auto learned = shaping::Learned::decode(v)) l.ctl->restore(*learned, now);
     }
   }
+  if (auto hold = source_holds_.find(src.name);
+      hold != source_holds_.end() && hold->second.first > now)
+    l.ctl->suspend_by_operator(hold->second.first, hold->second.second);
   lanes_[l.key] = &l;
   return lane;
 }
@@ -149,7 +151,8 @@ uint64_t Dispatcher::add(SiteState& site, const std::string& pool_name, uint64_t
   }
   const uint64_t token = next_token_++;
   job.token = token;
-  jobs_[token] = JobRef{message, site.name, q->pool, {}, 0};
+  jobs_[token] = JobRef{message, site.name, q->pool, {}, 0,
+                        static_cast<uint32_t>(job.recipients.size())};
   const auto meta = job.meta;
   q->ready.push_back(meta->tenant, std::move(job));
   return token;
@@ -189,11 +192,13 @@ void Dispatcher::requeue(uint64_t token, outbound::Job job) {
 }
 
 std::vector<std::pair<JobRef, outbound::Job>> Dispatcher::take_if(
-    const std::function<bool(const outbound::Job&)>& pred) {
+    const std::function<bool(const outbound::Job&, const std::string& site)>& pred) {
   std::vector<std::pair<JobRef, outbound::Job>> out;
   for (auto& [name, site] : sites_) {
     for (auto& [pool, q] : site->queues) {
-      for (auto& job : q->ready.remove_if(pred)) {
+      const std::string& site_name = name;
+      auto selected = [&](const outbound::Job& j) { return pred(j, site_name); };
+      for (auto& job : q->ready.remove_if(selected)) {
         auto ref = jobs_.find(job.token);
         if (ref == jobs_.end()) continue;
         out.emplace_back(std::move(ref->second), std::move(job));
@@ -489,6 +494,7 @@ void Dispatcher::connection_closed(const std::string& key, bool established) {
 void Dispatcher::tick() {
   if (stopping_) return;
   const int64_t now = now_ms_();
+  expire_overrides(now);
   std::vector<std::string> forget;
   for (auto& [name, ptr] : sites_) {
     SiteState& s = *ptr;

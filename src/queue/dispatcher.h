@@ -24,6 +24,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -54,6 +55,18 @@ struct DispatcherOptions {
   size_t max_in_flight = 10'000;
 };
 
+// An operator's run-time limits for the lanes it selects (the admin API's /api/admin/limit/v1),
+// over the configured ones until it ends or is cancelled.
+struct LimitOverride {
+  uint64_t id = 0;
+  std::string provider, site, source;  // "" = any; at least one is given
+  config::ShapingOverride limits;
+  std::string reason;
+  int64_t until_ms = 0;
+  bool matches(std::string_view provider, std::string_view site, std::string_view source) const;
+  bool matches(const Lane& lane) const;
+};
+
 // A job handed out: where it waits and which lane has it.
 struct JobRef {
   uint64_t message = 0;  // spool::MessageId
@@ -61,6 +74,7 @@ struct JobRef {
   std::string pool;
   std::string lane;         // the lane key once a connection took it
   uint64_t body_bytes = 0;  // held by a connection since it took the job, until its report
+  uint32_t recipients = 0;  // in the job
 };
 
 class Dispatcher {
@@ -91,9 +105,10 @@ class Dispatcher {
   // A job comes back (throttled, uncharged) to the front of its queue; opens what is allowed.
   void requeue(uint64_t token, outbound::Job job);
 
-  // Removes from every ready queue the jobs `pred` selects (an admin action), with their refs.
+  // Removes from every ready queue the jobs `pred` selects (a job and its site; an admin
+  // action), with their refs.
   std::vector<std::pair<JobRef, outbound::Job>> take_if(
-      const std::function<bool(const outbound::Job&)>& pred);
+      const std::function<bool(const outbound::Job&, const std::string& site)>& pred);
   JobRef* job(uint64_t token);
   void forget_job(uint64_t token) { jobs_.erase(token); }
   // The connection is done with the job's body.
@@ -102,6 +117,8 @@ class Dispatcher {
   SiteState* site(const std::string& name);
   // Every job of the message (admin view).
   std::vector<const JobRef*> jobs_of(uint64_t message) const;
+  // Every job handed out and not yet reported, by token (admin views).
+  const std::unordered_map<uint64_t, JobRef>& jobs() const { return jobs_; }
 
   // A lane's limits changed (log, persist) or it was suspended (the queues it serves reopen
   // through the pool's other lanes, or park).
@@ -126,6 +143,17 @@ class Dispatcher {
     return sites_;
   }
   const DispatcherOptions& options() const { return options_; }
+
+  // Operators' actions on lanes (dispatcher_admin.cpp). An override applies at once to the
+  // lanes it selects and to lanes made later; it returns how many lanes it changed.
+  size_t add_override(LimitOverride& o);
+  std::optional<LimitOverride> remove_override(uint64_t id);
+  std::vector<LimitOverride> overrides();  // those in force (ended ones are removed)
+  // Suspends every lane of the source (and those made later) until `until_ms`; 0 lifts it.
+  // The pool's other sources carry its traffic, or the queues park. Returns the lanes it held.
+  size_t suspend_source(const std::string& source, int64_t until_ms, const std::string& reason);
+  // The site a recipient domain was last seen landing on (null when none in memory).
+  const SiteState* site_of_domain(const std::string& domain) const;
 
   // Every lane's configured and learned limits, open connections, last signal and suspension,
   // as a JSON array (the admin API).
@@ -156,6 +184,11 @@ class Dispatcher {
   void save_learned(const Lane& lane);
   std::unique_ptr<Lane> make_lane(SiteState& site, const config::EgressSource& src,
                                   const std::string& domain);
+  // A lane's limits: the configuration's (provider, site, domain, source), then overrides.
+  config::ShapingLimits lane_limits(const SiteState& site, const config::EgressSource& src,
+                                    const std::string& domain) const;
+  void apply_overrides();  // every lane's limits again
+  void expire_overrides(int64_t now_ms);
   const outbound::ClientContext& client_for(const std::string& source) const;
   // The source's warm-up (made on first use: day 1 is its configured start, the start an
   // earlier run saved, or now); null for an established source.
@@ -177,6 +210,10 @@ class Dispatcher {
   std::unordered_map<std::string, outbound::ClientContext> clients_;
   std::map<std::string, std::unique_ptr<shaping::Warmup>> warmups_;  // by source name
   std::set<std::string> priority_tenants_;  // [tenant.X] priority: first in every ready queue
+  std::vector<LimitOverride> overrides_;     // operators' limits, in the order given
+  uint64_t next_override_ = 1;
+  // Operators' suspensions of sources: source → (until, reason).
+  std::map<std::string, std::pair<int64_t, std::string>> source_holds_;
 
   std::unordered_map<std::string, std::unique_ptr<SiteState>> sites_;
   std::unordered_map<std::string, Lane*> lanes_;  // by key

@@ -171,6 +171,12 @@ void Manager::on_resolved(spool::MessageId id, const std::string& domain, std::v
     return;
   }
   SiteState& site = dispatcher_->site_for(*result, domain);
+  // An operator's rule by site applies now that the site is known.
+  if (apply_admin_rule(m, domain, rcpts, site.name)) {
+    if (--m.outstanding == 0) settle(id);
+    return;
+  }
+  const std::string pool = pool_of(m, domain, site.name);
   const size_t per = options_.delivery.max_recipients_per_transaction;
   size_t jobs = 0;
   for (size_t start = 0; start < rcpts.size(); start += per) {
@@ -179,11 +185,17 @@ void Manager::on_resolved(spool::MessageId id, const std::string& domain, std::v
     job.meta = m.shared;
     job.recipients.assign(rcpts.begin() + start,
                           rcpts.begin() + std::min(rcpts.size(), start + per));
-    dispatcher_->add(site, m.pool, id, std::move(job));
+    dispatcher_->add(site, pool, id, std::move(job));
     ++jobs;
   }
   m.outstanding += jobs - 1;
-  dispatcher_->open(site, m.pool);
+  dispatcher_->open(site, pool);
+}
+
+std::string Manager::pool_of(const InFlight& m, const std::string& domain,
+                             const std::string& site) const {
+  const AdminRule* r = admin_.rebind(m.meta, domain, site, now_ms());
+  return r && options_.egress.pools.count(r->pool) ? r->pool : m.pool;
 }
 
 std::string Manager::pool_for(const spool::MessageMeta& meta) const {

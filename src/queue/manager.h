@@ -101,11 +101,15 @@ class Manager final : public Intake, public outbound::JobSource {
   // The gauges of the queue and of every lane, in the Prometheus text format (doc/metrics.md);
   // `done` runs on the strand.
   void gauges_text(std::function<void(std::string)> done);
-  // The admin API's suspensions and bounces (src/queue/admin.cpp, doc/http.md): `what` is
-  // "suspend" or "bounce", `method` GET (list), POST (add) or DELETE (cancel), `body` JSON;
-  // `done` gets an HTTP status and a JSON body, on the strand.
+  // The admin API's operator actions (src/queue/admin.cpp, doc/http.md): `what` is "suspend",
+  // "bounce", "rebind" or "limit", `method` GET (list), POST (add) or DELETE (cancel), `body`
+  // JSON; `done` gets an HTTP status and a JSON body, on the strand.
   void admin_request(std::string method, std::string what, std::string body,
                      std::function<void(int, std::string)> done);
+  // What waits, grouped `by` site, provider, source, pool, tenant, campaign or domain, as a JSON
+  // object (src/queue/summary.cpp); 400 for another `by`. `done` runs on the strand.
+  void queue_summary(std::string by, std::function<void(int, std::string)> done);
+  static const std::vector<std::string>& summary_keys();
   // Every egress source with its pools, warm-up and lanes (Dispatcher::sources_json).
   void sources_json(std::function<void(std::string)> done);
   // Where the queue has one (spooled) message and what holds it, as a JSON object: in flight
@@ -170,7 +174,16 @@ class Manager final : public Intake, public outbound::JobSource {
   void pull_due();
   // Applies an operator's rule to recipients of `m` for `domain` as it comes to work: true when
   // a rule took them (held or bounced).
-  bool apply_admin_rule(InFlight& m, const std::string& domain, const std::vector<size_t>& rcpts);
+  bool apply_admin_rule(InFlight& m, const std::string& domain, const std::vector<size_t>& rcpts,
+                        const std::string& site = {});
+  // The pool a message's recipients at `domain` (on `site`) go through: an operator's rebind,
+  // else the message's.
+  std::string pool_of(const InFlight& m, const std::string& domain, const std::string& site) const;
+  // Moves the jobs a new rebind selects to its pool's ready queues; returns their recipients.
+  uint64_t rebind_sweep(const AdminRule& rule);
+  // /api/admin/limit/v1: run-time limit overrides (Dispatcher::add_override).
+  void limit_request(const std::string& method, const std::string& body,
+                     const std::function<void(int, std::string)>& done);
   // Applies a new rule to jobs waiting in ready queues (and, for a bounce, to the scheduled
   // queue); returns the recipients it took. Releases a cancelled suspension's messages.
   uint64_t sweep(const AdminRule& rule);

@@ -83,6 +83,12 @@ class Controller {
   double message_rate() const;
 
   bool suspended(int64_t now_ms) const { return now_ms < learned_.suspended_until_ms; }
+  // An operator's suspension until `until_ms` (now or earlier: lifted), whatever the receiver
+  // said; it does not count toward the doubling of the receiver's suspensions.
+  void suspend_by_operator(int64_t until_ms, const std::string& reason) {
+    learned_.suspended_until_ms = until_ms;
+    learned_.suspend_reason = reason;
+  }
   int64_t suspended_until_ms() const { return learned_.suspended_until_ms; }
   int64_t hold_until_ms() const { return hold_until_ms_; }
 
