@@ -165,5 +165,58 @@ class LogRotation(unittest.TestCase):
             server.close()
 
 
+class ConfigReload(unittest.TestCase):
+    """SIGHUP reads the configuration again: a good file's [shaping] limits apply to the lanes
+    at once and changed sections that need a restart are named; a broken file is refused, its
+    errors named with their lines, and the server keeps running on what it had."""
+
+    def test_sighup_applies_limits_refuses_a_bad_file_and_names_what_needs_a_restart(self):
+        import harness
+        from test_shaping import inject, sluice_cli
+        from test_sim import Sim
+        sim = Sim({"rx": {}})
+        routes = {"rx.test": {"host": "127.0.0.1", "port": sim.ports["rx"]}}
+        server = harness.Sluice(queue={"hold": False}, routes=routes,
+                                shaping={"default": {"connection_limit": 10}})
+        server.start()
+        try:
+            inject(server.port, 3, "rx.test")
+            server.wait_count("Delivery", 3)
+
+            def configured():
+                out = sluice_cli("queue", "sites", "--http", f"127.0.0.1:{server.http_port}", "--json")
+                [lane] = json.loads(out.stdout)
+                return lane["configured_connection_limit"]
+            self.assertEqual(configured(), 10)
+            with open(server.config) as f:
+                good = f.read()
+            edited = good.replace("connection_limit = 10", "connection_limit = 3")
+            edited = edited.replace('shutdown_grace = "10s"', 'shutdown_grace = "20s"')
+            self.assertNotEqual(edited, good)
+            with open(server.config, "w") as f:
+                f.write(edited)
+            server.proc.send_signal(signal.SIGHUP)
+            done = server.wait_event("ConfigReloaded")
+            self.assertEqual(done["applied"], ["shaping"])
+            self.assertEqual(done["restart_needed"], ["server"])
+            self.assertEqual(configured(), 3)
+
+            with open(server.config, "w") as f:
+                f.write(edited.replace("connection_limit = 3", "connection_limit = 0\nbogus = 1"))
+            server.proc.send_signal(signal.SIGHUP)
+            failed = server.wait_event("ConfigReloadFailed")
+            self.assertTrue(any("connection_limit" in e for e in failed["errors"]), failed)
+            self.assertTrue(any("bogus: unknown key" in e for e in failed["errors"]), failed)
+            self.assertTrue(all(e.startswith(server.config + ":") for e in failed["errors"]), failed)
+            self.assertEqual(configured(), 3)  # the running configuration stays
+            inject(server.port, 2, "rx.test", prefix="after")
+            server.wait_count("Delivery", 5)
+            results = [r["result"] for r in server.log_records("ConfigReload")]
+            self.assertEqual(results, ["applied", "refused"])
+        finally:
+            server.close()
+            sim.close()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -69,6 +69,7 @@ struct Server::Impl {
         // logrotate moved the log: the next records go to a new file at its path.
         if (log) log->reopen();
         lifecycle(event("LogReopened").str("path", cfg.log.path));
+        if (!stopping) reload();
         return wait_for_signal();
       }
       if (stopping) {
@@ -78,6 +79,49 @@ struct Server::Impl {
       }
       begin_shutdown(signo);
     });
+  }
+
+  // SIGHUP: the configuration again from its file. One with errors is refused, each error
+  // named with its line, and the running configuration stays; a good one applies [queue] and
+  // [shaping] at once (every lane's limits, the next retry times) and names the changed
+  // sections that take effect only after a restart. Both outcomes are lifecycle records on
+  // stderr and ConfigReload records in the event log.
+  void reload() {
+    auto loaded = config::load_config_file(cfg.source);
+    if (!loaded) {
+      std::string errors = "[";
+      for (const auto& e : loaded.error()) {
+        if (errors.size() > 1) errors += ",";
+        append_json_string(errors, e.str());
+      }
+      errors += "]";
+      lifecycle(event("ConfigReloadFailed").str("config", cfg.source).raw("errors", errors));
+      if (log)
+        log->write(event("ConfigReload").str("config", cfg.source).str("result", "refused")
+                       .raw("errors", errors).finish());
+      return;
+    }
+    std::string applied = "[", restart = "[";
+    bool apply = false;
+    for (const std::string& section : config::changed_sections(cfg, *loaded)) {
+      const bool now = section == "queue" || section == "shaping";
+      std::string& list = now ? applied : restart;
+      if (list.size() > 1) list += ",";
+      append_json_string(list, section);
+      apply = apply || now;
+    }
+    applied += "]";
+    restart += "]";
+    if (apply) {
+      cfg.queue = loaded->queue;
+      cfg.shaping = loaded->shaping;
+      manager->reload(cfg.queue, cfg.shaping);
+    }
+    lifecycle(event("ConfigReloaded").str("config", cfg.source).raw("applied", applied)
+                  .raw("restart_needed", restart));
+    if (log)
+      log->write(event("ConfigReload").str("config", cfg.source).str("result", "applied")
+                     .raw("applied", applied).raw("restart_needed", restart).finish());
   }
 
   // Graceful phase: stop accepting, let sessions finish their messages, and return from run()

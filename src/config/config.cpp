@@ -406,4 +406,24 @@ ConfigResult load_config_file(const std::string& path) {
   return load_config_text(*text, path);
 }
 
+std::vector<std::string> changed_sections(const Config& a, const Config& b) {
+  std::vector<std::string> out;
+  auto check = [&](const char* name, bool same) {
+    if (!same) out.emplace_back(name);
+  };
+  check("server", a.server == b.server);
+  check("smtp", a.smtp == b.smtp);
+  check("http", a.http == b.http);
+  check("spool", a.spool == b.spool);
+  check("log", a.log == b.log);
+  check("queue", a.queue == b.queue);
+  check("delivery", a.delivery == b.delivery);
+  check("shaping", a.shaping == b.shaping);
+  check("classify", a.classify == b.classify);
+  check("dns", a.dns == b.dns);
+  check("route", a.routes == b.routes);
+  check("egress", a.egress == b.egress);
+  return out;
+}
+
 }  // namespace sluice::config

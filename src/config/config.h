@@ -37,6 +37,7 @@ struct ServerConfig {
   std::string hostname = "localhost";  // EHLO name and banner name
   uint32_t threads = 0;                // io_context threads; 0: one per core
   Duration shutdown_grace{30'000};     // graceful phase of shutdown before sessions are cut
+  friend bool operator==(const ServerConfig&, const ServerConfig&) = default;
 };
 
 struct SmtpConfig {
@@ -60,6 +61,7 @@ struct SmtpConfig {
   std::map<std::string, std::vector<std::string>> senders;
   uint32_t auth_max_failures = 5;        // failed AUTHs from one address before it is locked out
   Duration auth_failure_window{600'000};  // … for the rest of this window from its first failure
+  friend bool operator==(const SmtpConfig&, const SmtpConfig&) = default;
 };
 
 struct HttpConfig {
@@ -67,15 +69,18 @@ struct HttpConfig {
   // Every request but /healthz must carry "Authorization: Bearer TOKEN"; "" = only loopback
   // clients are served.
   std::string api_token;
+  friend bool operator==(const HttpConfig&, const HttpConfig&) = default;
 };
 
 struct SpoolConfig {
   std::string path = "var/spool";         // RocksDB directory
   uint64_t min_free_space = 100'000'000;  // below this, new messages get 452 4.3.1
+  friend bool operator==(const SpoolConfig&, const SpoolConfig&) = default;
 };
 
 struct LogConfig {
   std::string path = "var/log/sluice.jsonl";  // JSON-lines event log
+  friend bool operator==(const LogConfig&, const LogConfig&) = default;
 };
 
 // Retries (Postfix-like defaults: minimal_backoff_time, maximal_backoff_time,
@@ -88,6 +93,7 @@ struct QueueConfig {
   // Messages being worked on at once (resolving, waiting in a site's ready queue, on a
   // connection); the rest wait in the scheduled queue. One site holds at most a quarter.
   uint32_t max_in_flight = 10'000;
+  friend bool operator==(const QueueConfig&, const QueueConfig&) = default;
 };
 
 enum class TlsPolicy { kNone, kOpportunistic, kRequired };
@@ -109,6 +115,7 @@ struct DeliveryConfig {
   Duration connect_timeout{30'000};
   Duration command_timeout{300'000};  // RFC 5321 section 4.5.3.2: MAIL, RCPT 5 min
   Duration data_timeout{600'000};     // waiting for the reply to the final dot: 10 min
+  friend bool operator==(const DeliveryConfig&, const DeliveryConfig&) = default;
 };
 
 // The limits of one shaping key (egress source, site). Configured values are maxima: the
@@ -161,12 +168,14 @@ struct ShapingConfig {
   // The limits for a key: defaults, then provider, site and domain overrides in that order.
   ShapingLimits limits_for(std::string_view provider, std::string_view site,
                            std::string_view domain) const;
+  friend bool operator==(const ShapingConfig&, const ShapingConfig&) = default;
 };
 
 struct DnsConfig {
   std::vector<std::string> nameservers;  // "127.0.0.1:5353"; empty = the system's
   Duration timeout{5'000};               // per query attempt
   std::string providers;                 // provider rules file (etc/providers.toml); "" = none
+  friend bool operator==(const DnsConfig&, const DnsConfig&) = default;
 };
 
 // [route."example.test"]: deliver a domain to a fixed host, without MX lookup.
@@ -180,6 +189,7 @@ struct Route {
 struct ClassifyConfig {
   std::string rules;  // reply classification rules file; "" = the shipped etc/classify.toml,
                       // compiled in
+  friend bool operator==(const ClassifyConfig&, const ClassifyConfig&) = default;
 };
 
 // Egress (doc/config.md, "Egress"): where mail leaves from. A source is a local address with
@@ -244,6 +254,7 @@ struct EgressConfig {
   std::string campaign_header = "X-Campaign";
   // The tenant an authenticated login sends as ("" when none names it).
   std::string tenant_of_user(std::string_view login) const;
+  friend bool operator==(const EgressConfig&, const EgressConfig&) = default;
 };
 
 struct Config {
@@ -261,6 +272,10 @@ struct Config {
   std::map<std::string, Route> routes;  // lower-case domain -> route
   EgressConfig egress;
 };
+
+// The sections that differ between two configurations ("smtp", "queue", "shaping", "route",
+// "egress"…), for a reload to say what it applied and what needs a restart.
+std::vector<std::string> changed_sections(const Config& before, const Config& after);
 
 struct ConfigError {
   std::string file;

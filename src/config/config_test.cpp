@@ -363,5 +363,14 @@ daily = [1]
   EXPECT_EQ(errors[1].key, "warmup.empty.daily");
 }
 
+TEST(Config, ChangedSectionsNameWhatAReloadMustApplyOrRestart) {
+  auto a = load_config_text("[shaping.default]\nconnection_limit = 10\n", "a.toml");
+  auto b = load_config_text("[shaping.default]\nconnection_limit = 5\n[smtp]\nlisten = \"127.0.0.1:2600\"\n"
+                            "[route.\"x.test\"]\nhost = \"127.0.0.1\"\n", "b.toml");
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE(changed_sections(*a, *a).empty());
+  EXPECT_EQ(changed_sections(*a, *b), (std::vector<std::string>{"smtp", "shaping", "route"}));
+}
+
 }  // namespace
 }  // namespace sluice::config

@@ -227,6 +227,15 @@ std::string override_json(const LimitOverride& o, int64_t now) {
 
 }  // namespace
 
+void Manager::reload(config::QueueConfig queue, config::ShapingConfig shaping) {
+  asio::post(strand_, [this, queue = std::move(queue), shaping = std::move(shaping)]() mutable {
+    options_.queue = std::move(queue);
+    options_.shaping = shaping;
+    dispatcher_->set_shaping(std::move(shaping));
+    arm_timer();  // hold may have been lifted, or due times moved
+  });
+}
+
 void Manager::limit_request(const std::string& method, const std::string& body,
                             const std::function<void(int, std::string)>& done) {
   const int64_t now = now_ms();

@@ -144,6 +144,8 @@ class Dispatcher {
   }
   const DispatcherOptions& options() const { return options_; }
 
+  // A reload's new [shaping]: every lane's limits again (tuning applies to lanes made later).
+  void set_shaping(config::ShapingConfig shaping);
   // Operators' actions on lanes (dispatcher_admin.cpp). An override applies at once to the
   // lanes it selects and to lanes made later; it returns how many lanes it changed.
   size_t add_override(LimitOverride& o);
@@ -200,7 +202,7 @@ class Dispatcher {
 
   boost::asio::io_context& ioc_;
   Strand& strand_;
-  const DispatcherOptions options_;
+  DispatcherOptions options_;  // shaping changes with a reload (set_shaping)
   spool::Spool& spool_;
   observe::EventLog& log_;
   Hooks hooks_;

@@ -1,5 +1,6 @@
 // The dispatcher's side of operators' actions (the admin API, doc/http.md): run-time limit
-// overrides over the configured limits, and suspensions of an egress source. Both act on lanes
+// overrides over the configured limits, suspensions of an egress source, and a reload's new
+// limits. Both act on lanes
 // in memory and on lanes made later; neither is written to the spool (a restart forgets them,
 // as it forgets the admin API's other rules).
 #include "queue/dispatcher.h"
@@ -37,6 +38,11 @@ void Dispatcher::apply_overrides() {
     }
     reopen(*site);  // a higher limit may open connections now
   }
+}
+
+void Dispatcher::set_shaping(config::ShapingConfig shaping) {
+  options_.shaping = std::move(shaping);
+  apply_overrides();
 }
 
 size_t Dispatcher::add_override(LimitOverride& o) {

@@ -117,6 +117,11 @@ class Manager final : public Intake, public outbound::JobSource {
   // with that site's state (limit, suspension, last signal). `done` runs on the strand.
   void message_json(const spool::MessageMeta& meta, std::function<void(std::string)> done);
 
+  // A configuration reload (SIGHUP): new [queue] timings and [shaping] limits, applied on the
+  // strand — every lane's limits at once (with the operators' overrides over them); new retry
+  // times for the next attempts. max_in_flight stays what it was at the start.
+  void reload(config::QueueConfig queue, config::ShapingConfig shaping);
+
   // Stops opening connections and handing out jobs; open connections finish their current
   // transaction. `done` runs (on the strand) once no connection is left.
   void stop(std::function<void()> done);
@@ -196,7 +201,7 @@ class Manager final : public Intake, public outbound::JobSource {
   void maybe_stopped();
 
   boost::asio::io_context& ioc_;
-  const ManagerOptions options_;
+  ManagerOptions options_;  // queue and shaping change on the strand (reload)
   spool::Spool& spool_;
   dns::Resolver& resolver_;
   observe::EventLog& log_;
