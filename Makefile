@@ -1,5 +1,6 @@
 # The commands a person types. Each target installs what is missing first (scripts/install-deps).
 #   make run    build Release and run `sluice serve` on etc/sluice.toml
+#   make demo   build Release and watch sluice learn five simulated receivers' limits
 #   make test   build Release and run every test (unit + end-to-end)
 #   make asan   build with ASan+UBSan and run every test
 #   make fuzz   build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
@@ -14,7 +15,7 @@ RELEASE := build/release
 ASAN := build/asan
 FUZZ := build/fuzz
 
-.PHONY: all deps build run test unit asan fuzz bench clean
+.PHONY: all deps build run demo test unit asan fuzz bench clean
 
 all: build
 
@@ -29,6 +30,11 @@ build: deps $(RELEASE)/build.ninja
 
 run: build var/tls/cert.pem
 	$(RELEASE)/sluice serve --config $(CONFIG)
+
+# The simulator with five provider models, sluice routed to them, a campaign injected over
+# HTTP; the terminal and the dashboard show what it learns (scripts/demo; DEMO_SECONDS).
+demo: build
+	scripts/demo
 
 # A self-signed pair for the default config's STARTTLS, made once.
 var/tls/cert.pem:

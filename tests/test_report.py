@@ -150,7 +150,7 @@ class ReportOnASimulatedRun(unittest.TestCase):
         self.assertIn("connection-limit deferrals", lower["evidence"])
         spread = recs[("spread-campaign", "gmail")]
         self.assertIn("[campaign.spring] window", spread["action"])
-        self.assertIn("sent 300 recipients", spread["evidence"])
+        self.assertIn("sent 300 recipients to gmail", spread["evidence"])
         # yahoo: the rate, and authentication for the one domain it refused.
         self.assertIn("message_rate", recs[("lower-rate", "yahoo")]["action"])
         auth = recs[("fix-authentication", "yahoo")]

@@ -203,6 +203,7 @@ void read_delivery_sections(const toml::table& root, const std::string& file, Co
       rs.u32("port", port, 1, 65535);
       r.port = static_cast<uint16_t>(port);
       rs.parsed<TlsPolicy>("tls", r.tls, parse_tls_policy);
+      rs.string("provider", r.provider, /*allow_empty=*/true);
       if (!node.as_table()->get("host")) rs.fail("host", "a route needs a host");
       rs.finish();
       c.routes[to_lower(domain.str())] = r;

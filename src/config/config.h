@@ -183,6 +183,7 @@ struct Route {
   std::string host;  // address or name (resolved with A/AAAA)
   uint16_t port = 25;
   TlsPolicy tls = TlsPolicy::kOpportunistic;
+  std::string provider;  // the receiver's provider name (shaping, reports); "" = by its host
   friend bool operator==(const Route&, const Route&) = default;
 };
 

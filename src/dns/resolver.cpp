@@ -121,6 +121,7 @@ struct Resolution {
   std::optional<ResolveError> failure;  // a transient error while looking up a host's address
   config::TlsPolicy tls = config::TlsPolicy::kOpportunistic;
   std::string route_site;
+  std::string route_provider;  // a route's own provider name
 };
 
 struct AresResolver::Impl {
@@ -210,6 +211,7 @@ void AresResolver::Impl::start(const std::string& domain_in, Done done) {
     const config::Route& rt = route->second;
     r->tls = rt.tls;
     r->route_site = "route:" + rt.host + ":" + std::to_string(rt.port);
+    r->route_provider = rt.provider;
     Host h{rt.host, {}, rt.port};
     unsigned char buf[16];
     if (inet_pton(AF_INET, rt.host.c_str(), buf) == 1 ||
@@ -319,7 +321,9 @@ void AresResolver::Impl::complete_if_done(const std::shared_ptr<Resolution>& r) 
   }
   Destination d;
   d.site = r->route_site.empty() ? site_of(r->mx_names) : r->route_site;
-  d.provider = options.providers ? options.providers->match(r->mx_names) : std::string();
+  d.provider = !r->route_provider.empty() ? r->route_provider
+               : options.providers            ? options.providers->match(r->mx_names)
+                                              : std::string();
   d.hosts = r->hosts;
   d.tls = r->tls;
   finish(r, d, r->ttl == UINT32_MAX ? 0 : r->ttl);

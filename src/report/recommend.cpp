@@ -169,15 +169,16 @@ void limits(const Group& g, std::vector<Recommendation>& out) {
   }
 }
 
-// A campaign sent as a burst to a receiver that pushed back, and behind most of the pushback.
+// A campaign sent as a burst to a receiver that pushed back, and most of the traffic it pushed
+// back on. (Refusals at connect belong to whichever job the connection was for, often another
+// tenant's priority mail: the campaign's share of the traffic says more than whose job met it.)
 void campaigns(const Group& g, std::vector<Recommendation>& out) {
   const Pushback pushed = pushed_back(g);
   if (!pushed.limit && !pushed.rate) return;
   const uint64_t group_signals =
       deferred(g.total, "connection-limit") + deferred(g.total, "rate-limit");
   for (const auto& [name, c] : g.campaigns) {
-    const uint64_t signals = deferred(c, "connection-limit") + deferred(c, "rate-limit");
-    if (signals == 0 || 2 * signals < group_signals || c.recipients < kMinBurst) continue;
+    if (c.recipients < kMinBurst || 2 * c.attempts < g.total.attempts) continue;
     if (c.last_ms - c.first_ms > 3'600'000) continue;  // spread over hours already
     const int64_t span = std::max<int64_t>(c.last_ms - c.first_ms, 1000);
     // Spread it over four times what it took, at least an hour, rounded up to hours.
@@ -187,9 +188,11 @@ void campaigns(const Group& g, std::vector<Recommendation>& out) {
                std::to_string(hours) + "h\" (or a rate), so that " + g.name +
                " sees a steady cadence instead of a burst";
     r.evidence = "campaign " + name + " sent " + std::to_string(c.recipients) + " recipients to " +
-                 g.name + " in " + minutes(span) + "; " + std::to_string(signals) + " of " +
-                 g.name + "'s " + std::to_string(group_signals) +
-                 " connection- and rate-limit deferrals came from it";
+                 g.name + " in " + minutes(span) + ", " + percent(c.attempts, g.total.attempts) +
+                 " of the attempts there, while " + g.name + " pushed back (" +
+                 std::to_string(group_signals) + " connection- and rate-limit deferrals" +
+                 (g.learned_limits.empty() && g.learned_rates.empty() ? "" : ", limits learned") +
+                 ")";
     out.push_back(std::move(r));
   }
 }
@@ -228,8 +231,12 @@ void sources(const Group& g, const Context& ctx, std::vector<Recommendation>& ou
 }
 
 void tenants(const Group& g, std::vector<Recommendation>& out) {
-  // Bad signals a tenant's own list and content cause, that hurt everyone on its pool.
-  auto harm = [](const Party& p) { return pushback(p) + bounced(p, "user-unknown"); };
+  // Bad signals a tenant's own list and content cause, that hurt everyone on its pool (a rate
+  // limit is about volume, not about whose mail it is).
+  auto harm = [](const Party& p) {
+    return deferred(p, "reputation") + deferred(p, "policy") + bounced(p, "reputation") +
+           bounced(p, "policy") + bounced(p, "user-unknown");
+  };
   for (const auto& [name, t] : g.tenants) {
     if (name.empty() || t.attempts == 0 || harm(t) < kMinSignals) continue;
     uint64_t others = 0, other_attempts = 0;

@@ -142,6 +142,9 @@ TEST(ReportRecommend, ConnectionLimitRefusalsRecommendTheLearnedLimitAndSpreadin
   ASSERT_NE(spread, nullptr);
   EXPECT_NE(spread->action.find("[campaign.spring] window = \"1h\""), std::string::npos)
       << spread->action;
+  EXPECT_NE(spread->evidence.find("sent 200 recipients to gmail in 21 s, 100.0% of the attempts"),
+            std::string::npos)
+      << spread->evidence;
   EXPECT_EQ(a.providers().at("gmail").configured_limit, "10");
   // Nothing about trust: there was none of it.
   EXPECT_EQ(find(recs, "contact-postmaster", "gmail"), nullptr);
