@@ -80,12 +80,15 @@ class ReportOnASimulatedRun(unittest.TestCase):
         for name, domain in DOMAINS.items():
             zone += [dnsfixture.mx(domain, MX[name], 10), dnsfixture.host(MX[name], HOSTS[name])]
         cls.dns = dnsfixture.DnsServer(zone, ttl=300).start()
-        cls.server = harness.Sluice(
-            queue={"hold": True, "min_backoff": "1s", "max_backoff": "2s"},
-            delivery={"port": port, "connect_timeout": "2s"},
-            dns={"nameservers": [cls.dns.nameserver], "timeout": "1s",
-                 "providers": cls.providers_file()},
-            shaping={"default": {"connection_limit": 10}, "greylist_retry": "2s"})
+        def sluice(hold, directory=None):
+            return harness.Sluice(
+                directory=directory,
+                queue={"hold": hold, "min_backoff": "1s", "max_backoff": "2s"},
+                delivery={"port": port, "connect_timeout": "2s"},
+                dns={"nameservers": [cls.dns.nameserver], "timeout": "1s",
+                     "providers": cls.providers_file()},
+                shaping={"default": {"connection_limit": 10}, "greylist_retry": "2s"})
+        cls.server = sluice(hold=True)
         cls.server.start()
         messages = [("news@shop.test", f"u{i}@gmail.test", "X-Campaign: spring\r\n")
                     for i in range(300)]
@@ -97,13 +100,7 @@ class ReportOnASimulatedRun(unittest.TestCase):
         # Deliver it all at once: a restart with delivery on (a deep queue, as after a burst).
         assert cls.server.stop() == 0
         cls.held = cls.server  # owns the directory
-        cls.server = harness.Sluice(
-            directory=cls.held.dir,
-            queue={"hold": False, "min_backoff": "1s", "max_backoff": "2s"},
-            delivery={"port": port, "connect_timeout": "2s"},
-            dns={"nameservers": [cls.dns.nameserver], "timeout": "1s",
-                 "providers": cls.providers_file()},
-            shaping={"default": {"connection_limit": 10}, "greylist_retry": "2s"})
+        cls.server = sluice(hold=False, directory=cls.held.dir)
         cls.server.start()
         def done(rs):
             events = [r.get("event") for r in rs]

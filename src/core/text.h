@@ -52,4 +52,7 @@ int hex_value(char c);
 // Renders control and non-ASCII octets as \xNN so untrusted text is safe in logs and replies.
 std::string printable(std::string_view s);
 
+// s with & < > " ' as HTML character references (text and attribute values alike).
+std::string html_escape(std::string_view s);
+
 }  // namespace sluice

@@ -31,4 +31,9 @@ TEST(Text, TrimAndPrintable) {
 }
 
 }  // namespace
+TEST(Text, HtmlEscapeCoversTextAndAttributes) {
+  EXPECT_EQ(html_escape("<a href=\"x\">Tom & Jerry's</a>"),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;");
+}
+
 }  // namespace sluice

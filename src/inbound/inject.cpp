@@ -228,21 +228,6 @@ std::string mailbox_header(const std::string& email, const std::string& name) {
   return quoted + "\" <" + email + ">";
 }
 
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
-}
-
 struct Part {
   std::string headers;  // each line CRLF-terminated
   std::string body;

@@ -188,6 +188,29 @@ std::string text_of(const json::object& o, const char* key) {
   return v && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
+// "[…]": each item as to_json makes it.
+template <class Items, class ToJson>
+std::string json_list(const Items& items, ToJson to_json) {
+  std::string out = "[";
+  for (const auto& item : items) {
+    if (out.size() > 1) out.push_back(',');
+    out += to_json(item);
+  }
+  return out + "]";
+}
+
+// The request's body as a JSON object; nullopt, with 400 answered, when it is not one.
+std::optional<json::object> object_body(const std::string& body,
+                                        const std::function<void(int, std::string)>& done) {
+  boost::system::error_code ec;
+  json::value doc = json::parse(body, ec);
+  if (ec || !doc.is_object()) {
+    done(400, error_body("the body must be a JSON object"));
+    return std::nullopt;
+  }
+  return std::move(doc.as_object());
+}
+
 std::optional<uint64_t> id_of(const json::object& o) {
   const json::value* id = o.if_contains("id");
   if (id && id->is_uint64()) return id->as_uint64();
@@ -240,17 +263,12 @@ void Manager::limit_request(const std::string& method, const std::string& body,
                             const std::function<void(int, std::string)>& done) {
   const int64_t now = now_ms();
   if (method == "GET") {
-    std::string out = "[";
-    for (const auto& o : dispatcher_->overrides()) {
-      if (out.size() > 1) out.push_back(',');
-      out += override_json(o, now);
-    }
-    return done(200, out + "]");
+    return done(200, json_list(dispatcher_->overrides(),
+                               [&](const LimitOverride& o) { return override_json(o, now); }));
   }
-  boost::system::error_code ec;
-  const json::value doc = json::parse(body, ec);
-  if (ec || !doc.is_object()) return done(400, error_body("the body must be a JSON object"));
-  const json::object& o = doc.as_object();
+  const auto parsed = object_body(body, done);
+  if (!parsed) return;
+  const json::object& o = *parsed;
   if (method == "DELETE") {
     auto id = id_of(o);
     auto removed = id ? dispatcher_->remove_override(*id) : std::nullopt;
@@ -317,17 +335,12 @@ void Manager::admin_request(std::string method, std::string what, std::string bo
                                                     : AdminRule::Kind::kSuspend;
     const int64_t now = now_ms();
     if (method == "GET") {
-      std::string out = "[";
-      for (const auto& r : admin_.list(kind, now)) {
-        if (out.size() > 1) out.push_back(',');
-        out += rule_json(r, now);
-      }
-      return done(200, out + "]");
+      return done(200, json_list(admin_.list(kind, now),
+                                 [&](const AdminRule& r) { return rule_json(r, now); }));
     }
-    boost::system::error_code ec;
-    const json::value doc = json::parse(body, ec);
-    if (ec || !doc.is_object()) return done(400, error_body("the body must be a JSON object"));
-    const json::object& o = doc.as_object();
+    const auto parsed = object_body(body, done);
+    if (!parsed) return;
+    const json::object& o = *parsed;
     if (method == "DELETE") {
       auto id = id_of(o);
       auto removed = id ? admin_.remove(*id) : std::nullopt;

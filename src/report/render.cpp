@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "core/json.h"
+#include "core/text.h"
 
 namespace sluice::report {
 namespace json = boost::json;
@@ -220,20 +221,6 @@ json::object group_json(const Analysis& a, const Group& g, bool detail) {
 json::object recommendation_json(const Recommendation& r) {
   return {{"kind", r.kind},         {"provider", r.provider}, {"severity", r.severity},
           {"action", r.action},     {"evidence", r.evidence}};
-}
-
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
 }
 
 // A colour per category for the charts (connection-limit first, the signal this is all about).
