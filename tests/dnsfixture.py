@@ -63,6 +63,11 @@ def host(name, *addresses, ttl=None):
                      for a in addresses)
 
 
+def txt(name, text):
+    """A TXT record; dnsmasq splits text over 255 octets into several strings."""
+    return f'txt-record={name},"{text}"'
+
+
 def cname(alias, target):
     """A CNAME record; target must be a name this server has records for."""
     return f"cname={alias},{target}"
@@ -150,7 +155,9 @@ class _Upstream:
 class DnsServer:
     """dnsmasq serving records (see the module's doc) for zones, on address at a free port."""
 
-    def __init__(self, records=(), zones=("test",), ttl=60, address="127.0.0.1"):
+    def __init__(self, records=(), zones=("test",), ttl=60, address="127.0.0.1", port=None):
+        """port: a fixed one (53 for a resolver that cannot be told another); default free."""
+        self.fixed_port = port
         self.records = list(records)
         self.zones = [zones] if isinstance(zones, str) else list(zones)
         self.ttl, self.address, self.port = ttl, address, None
@@ -177,7 +184,7 @@ class DnsServer:
         if failures:
             self._upstream = _Upstream(failures)
         for _ in range(5):  # a port found free can be taken before dnsmasq binds it: try another
-            self.port = _free_udp_tcp_port(self.address)
+            self.port = self.fixed_port or _free_udp_tcp_port(self.address)
             conf = os.path.join(self._tmp.name, "dnsmasq.conf")
             with open(conf, "w") as f:
                 f.write(self.config(self.port, os.path.join(self._tmp.name, "dnsmasq.pid"),

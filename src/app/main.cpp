@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "app/auth_check_cmd.h"
 #include "app/classify_cmd.h"
 #include "app/queue_cmd.h"
 #include "app/report_cmd.h"
@@ -134,7 +135,16 @@ int main(int argc, char** argv) {
                      "The server's configuration (postmaster pages, warm-up sources)");
   report->add_option("--domains", ro.domains, "Domains shown in the table")->capture_default_str();
 
+  sluice::AuthCheckOptions ao;
+  CLI::App* auth = app.add_subcommand(
+      "auth-check", "SPF, DKIM, DMARC and reverse DNS for DOMAIN, against the configuration");
+  auth->add_option("domain", ao.domain, "The From domain to check")->required();
+  auth->add_option("-c,--config", ao.config_path, "Configuration file (sources, DKIM keys, DNS)")
+      ->capture_default_str();
+  auth->add_flag("--json", ao.json, "Print JSON");
+
   CLI11_PARSE(app, argc, argv);
+  if (auth->parsed()) return sluice::auth_check(ao);
   if (report->parsed()) return sluice::run_report(ro);
   if (sites->parsed()) return sluice::queue_sites(qo);
   if (sources->parsed()) return sluice::queue_sources(qo);

@@ -23,6 +23,7 @@
 #include "observe/event_log.h"
 #include "observe/metrics.h"
 #include "observe/recent_replies.h"
+#include "dkim/signer.h"
 #include "inbound/injector.h"
 #include "queue/manager.h"
 #include "spool/rocks_spool.h"
@@ -279,6 +280,11 @@ Status Server::Impl::start() {
   ctx.smtp = cfg.smtp;
   ctx.egress = cfg.egress;
   ctx.metrics = &metrics;
+  if (!cfg.dkim.empty()) {
+    auto signer = dkim::Signer::load(cfg.dkim);  // keys read once, here
+    if (!signer) return Unexpected<Error>{signer.error()};
+    ctx.dkim = std::move(*signer);
+  }
   ctx.hostname = cfg.server.hostname;
   for (const auto& n : cfg.smtp.client_networks) ctx.client_networks.push_back(*Cidr::parse(n));
   ctx.spool = spool.get();

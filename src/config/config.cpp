@@ -295,12 +295,13 @@ void read_sections(const toml::table& root, const std::string& file, Config& c,
 
   read_delivery_sections(root, file, c, errors, section);
   read_egress_sections(root, file, c, errors);
+  read_dkim_sections(root, file, c, errors);
 
   static constexpr std::string_view kSections[] = {"server", "smtp",    "http",     "spool",
                                                    "log",    "queue",   "delivery", "dns",
                                                    "route",  "shaping", "classify", "source",
                                                    "pool",   "tenant",  "egress",   "campaign",
-                                                   "warmup"};
+                                                   "warmup", "dkim"};
   for (const auto& [k, v] : root) {
     bool known = false;
     for (auto s : kSections) known = known || k.str() == s;
@@ -424,6 +425,7 @@ std::vector<std::string> changed_sections(const Config& a, const Config& b) {
   check("dns", a.dns == b.dns);
   check("route", a.routes == b.routes);
   check("egress", a.egress == b.egress);
+  check("dkim", a.dkim == b.dkim);
   return out;
 }
 

@@ -258,6 +258,26 @@ struct EgressConfig {
   friend bool operator==(const EgressConfig&, const EgressConfig&) = default;
 };
 
+// [dkim."DOMAIN"] (src/config/dkim.cpp): keys that sign mail whose From domain is DOMAIN (or a
+// subdomain of it), as it enters the spool (src/dkim/signer.h).
+struct DkimKey {
+  std::string selector;
+  std::string key_path;  // PEM private key: RSA (2048 bits or more) or Ed25519
+  friend bool operator==(const DkimKey&, const DkimKey&) = default;
+};
+struct DkimDomain {
+  std::string domain;          // lower-case
+  std::vector<DkimKey> keys;   // one signature each (RSA and Ed25519 side by side: RFC 8463)
+  std::string header_canon = "relaxed", body_canon = "relaxed";
+  std::vector<std::string> headers;   // signed once per instance present
+  std::vector<std::string> oversign;  // signed once more than present: none can be added
+  friend bool operator==(const DkimDomain&, const DkimDomain&) = default;
+};
+// What [dkim.*] signs when it names no headers (RFC 6376 5.4.1's advice, and the list headers
+// that bulk mail carries), and what it oversigns.
+const std::vector<std::string>& default_dkim_headers();
+const std::vector<std::string>& default_dkim_oversign();
+
 struct Config {
   std::string source;  // the file it was loaded from ("" for defaults)
   ServerConfig server;
@@ -272,6 +292,7 @@ struct Config {
   DnsConfig dns;
   std::map<std::string, Route> routes;  // lower-case domain -> route
   EgressConfig egress;
+  std::map<std::string, DkimDomain> dkim;  // by lower-case signing domain
 };
 
 // The sections that differ between two configurations ("smtp", "queue", "shaping", "route",

@@ -33,6 +33,32 @@ Result<toml::table> parse_toml_data(std::string_view text, const std::string& na
 void read_egress_sections(const toml::table& root, const std::string& file, Config& c,
                           std::vector<ConfigError>& errors);
 
+// [dkim."DOMAIN"] into c.dkim (src/config/dkim.cpp).
+void read_dkim_sections(const toml::table& root, const std::string& file, Config& c,
+                        std::vector<ConfigError>& errors);
+
+// The tables of a kind ([source.a], [source.b]): name -> table, each error named.
+template <class Fn>
+void each_table(const toml::table& root, const char* kind, const std::string& file,
+                std::vector<ConfigError>& errors, Fn fn) {
+  const toml::node* list = root.get(kind);
+  if (!list) return;
+  if (!list->is_table()) {
+    errors.push_back({file, list->source().begin.line, list->source().begin.column, kind,
+                      std::string("expected tables [") + kind + ".NAME]"});
+    return;
+  }
+  for (const auto& [name, node] : *list->as_table()) {
+    const std::string key = std::string(kind) + "." + std::string(name.str());
+    if (!node.is_table()) {
+      errors.push_back(
+          {file, node.source().begin.line, node.source().begin.column, key, "expected a table"});
+      continue;
+    }
+    fn(std::string(name.str()), key, *node.as_table(), node);
+  }
+}
+
 class Section;
 // The keys of one shaping table (connection_limit, max_message_rate, …), into `out` (only those
 // present): [shaping.*] and [source.NAME] use it.

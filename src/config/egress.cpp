@@ -75,28 +75,6 @@ std::optional<std::string> check_address(std::string_view s) {
   return "expected an IPv4 or IPv6 address of this machine, such as \"127.0.0.2\"";
 }
 
-// The tables of a kind ([source.a], [source.b]): name -> table, each error named.
-template <class Fn>
-void each_table(const toml::table& root, const char* kind, const std::string& file,
-                std::vector<ConfigError>& errors, Fn fn) {
-  const toml::node* list = root.get(kind);
-  if (!list) return;
-  if (!list->is_table()) {
-    errors.push_back({file, list->source().begin.line, list->source().begin.column, kind,
-                      std::string("expected tables [") + kind + ".NAME]"});
-    return;
-  }
-  for (const auto& [name, node] : *list->as_table()) {
-    const std::string key = std::string(kind) + "." + std::string(name.str());
-    if (!node.is_table()) {
-      errors.push_back(
-          {file, node.source().begin.line, node.source().begin.column, key, "expected a table"});
-      continue;
-    }
-    fn(std::string(name.str()), key, *node.as_table(), node);
-  }
-}
-
 void read_pool_sources(const toml::node& n, const std::string& key, const std::string& file,
                        EgressPool& pool, std::vector<ConfigError>& errors) {
   auto fail = [&](const toml::node& at, std::string message) {

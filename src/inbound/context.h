@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,10 @@ class EventLog;
 class Metrics;
 }
 
+namespace sluice::dkim {
+class Signer;
+}
+
 namespace sluice::inbound {
 
 class AuthThrottle;
@@ -42,6 +47,8 @@ struct InboundContext {
   AuthThrottle* auth_throttle = nullptr;     // failed AUTHs per client address (with credentials)
   boost::asio::ssl::context* tls = nullptr;  // null: STARTTLS not offered
   boost::asio::any_io_executor blocking;     // for CPU-heavy work (password hashing)
+  // Signs messages whose From domain has keys, before they are stored; null: no [dkim.*].
+  std::shared_ptr<const dkim::Signer> dkim;
 };
 
 }  // namespace sluice::inbound

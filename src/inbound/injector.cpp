@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "core/json.h"
+#include "dkim/signer.h"
 #include "inbound/headers.h"
 #include "inbound/inject.h"
 #include "inbound/reception.h"
@@ -111,6 +112,7 @@ void Injector::inject(std::string body, std::string client_ip,
     }
     if (!header_value(*text, "Date")) p.body.prefix += "Date: " + rfc5322_date(when) + "\r\n";
     p.body.data = std::move(*text);
+    if (ctx_.dkim) p.body.prefix.insert(0, ctx_.dkim->sign(p.body.prefix, p.body.data, when));
     m.size = p.body.size();
     messages.push_back(std::move(p));
   }

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "core/json.h"
+#include "dkim/signer.h"
 #include "inbound/headers.h"
 #include "inbound/reception.h"
 #include "inbound/session.h"
@@ -214,6 +215,8 @@ asio::awaitable<void> Session::finish_message(std::string body) {
   }
   if (!header_value(body, "Date")) stored.prefix += "Date: " + rfc5322_date(info.when) + "\r\n";
   stored.data = std::move(body);
+  // Signed once, here: every retry sends these bytes.
+  if (ctx_.dkim) stored.prefix.insert(0, ctx_.dkim->sign(stored.prefix, stored.data, info.when));
   meta.size = stored.size();
 
   const Status st = co_await async_store(*ctx_.spool, meta, std::move(stored), asio::use_awaitable);

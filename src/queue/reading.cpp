@@ -32,7 +32,7 @@ Reading ReplyReader::read(Lane& lane, const RecipientResult& res, uint32_t trans
   classify::Input in;
   in.stage = res.stage;
   in.reply = &res.reply;
-  in.provider = std::string(provider);
+  in.provider = provider;  // a view: the caller's string outlives the classification
   // Connections of the lane that work, other than the one that got this reply.
   const bool this_works = res.stage >= Stage::kMail;
   const uint32_t working = lane.established;
