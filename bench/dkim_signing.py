@@ -82,13 +82,7 @@ def main():
             p, rsa, ed = f[("plain", path)], f[("rsa", path)], f[("ed25519", path)]
             lines.append(f"| {'SMTP' if path == 'smtp' else 'HTTP, 100 rcpts/request'} | {clients} | "
                          f"{p:.0f} | {rsa:.0f} | {rsa / p:.2f} | {ed:.0f} | {ed / p:.2f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out_dir = os.environ.get("RESULTS_DIR", os.path.join(ROOT, "bench", "results"))
-    os.makedirs(out_dir, exist_ok=True)
-    name = f"dkim-signing-{now:%Y-%m-%d}{'-quick' if quick else ''}.md"
-    with open(os.path.join(out_dir, name), "w") as f:
-        f.write(text)
+    http_injection.write_results("dkim-signing", lines, now, quick)
 
 
 if __name__ == "__main__":

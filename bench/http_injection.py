@@ -110,11 +110,16 @@ def main():
     for clients, f in rows:
         lines.append(f"| {clients} | {f['smtp']:.0f} | {f['http']:.0f} | {f['http'] / f['smtp']:.2f} | "
                      f"{f['http100']:.0f} | {f['http100'] / f['smtp']:.2f} |")
+    write_results("http-injection", lines, now, quick)
+
+
+def write_results(kind, lines, now, quick):
+    """Prints the report and writes it to $RESULTS_DIR (bench/results)/KIND-DATE[-quick].md."""
     text = "\n".join(lines) + "\n"
     print(text)
     out_dir = os.environ.get("RESULTS_DIR", os.path.join(ROOT, "bench", "results"))
     os.makedirs(out_dir, exist_ok=True)
-    name = f"http-injection-{now:%Y-%m-%d}{'-quick' if quick else ''}.md"
+    name = f"{kind}-{now:%Y-%m-%d}{'-quick' if quick else ''}.md"
     with open(os.path.join(out_dir, name), "w") as f:
         f.write(text)
 

@@ -36,8 +36,7 @@ int auth_check(const AuthCheckOptions& o) {
                              .str("status", f.status)
                              .str("message", f.message)
                              .str("fix", f.fix)
-                             .finish();
-      line.pop_back();
+                             .object();
       list += line;
     }
     std::string doc = JsonLine()

@@ -32,6 +32,12 @@ class JsonLine {
 
   // The finished line with its '\n'. The JsonLine must not be used afterwards.
   std::string finish();
+  // The finished object without the '\n' (an element of a list, an HTTP body).
+  std::string object() {
+    std::string s = finish();
+    s.pop_back();
+    return s;
+  }
 
  private:
   void key(std::string_view k);

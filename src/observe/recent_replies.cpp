@@ -35,13 +35,11 @@ std::string RecentReplies::json() const {
                              .str("stage", r.stage)
                              .str("reply", r.reply)
                              .str("source", r.source)
-                             .finish();
-      line.pop_back();  // the '\n'
+                             .object();
       list += line;
     }
     list += "]";
-    std::string entry = JsonLine().str("provider", provider).raw("replies", list).finish();
-    entry.pop_back();
+    std::string entry = JsonLine().str("provider", provider).raw("replies", list).object();
     if (out.size() > 1) out += ",";
     out += entry;
   }

@@ -218,11 +218,7 @@ std::optional<uint64_t> id_of(const json::object& o) {
   return std::nullopt;
 }
 
-std::string answer(const JsonLine& line) {
-  std::string s = JsonLine(line).finish();
-  s.pop_back();
-  return s;
-}
+std::string answer(const JsonLine& line) { return JsonLine(line).object(); }
 
 // "1h" by default; the duration's error message otherwise.
 std::optional<int64_t> duration_of(const json::object& o, const char* fallback) {

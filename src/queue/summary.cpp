@@ -42,8 +42,7 @@ void Manager::queue_summary(std::string by, std::function<void(int, std::string)
     const auto& keys = summary_keys();
     if (std::find(keys.begin(), keys.end(), by) == keys.end()) {
       std::string msg = JsonLine().str("error", "by: one of site, provider, source, pool, tenant, "
-                                                "campaign, domain").finish();
-      msg.pop_back();
+                                                "campaign, domain").object();
       return done(400, msg);
     }
     std::map<std::string, Group> groups;
@@ -139,8 +138,7 @@ void Manager::queue_summary(std::string by, std::function<void(int, std::string)
                              .unum("recipients", g.recipients)
                              .unum("in_flight", g.in_flight)
                              .unum("scheduled", g.scheduled)
-                             .finish();
-      line.pop_back();
+                             .object();
       list += line;
     }
     std::string out = JsonLine()
@@ -149,8 +147,7 @@ void Manager::queue_summary(std::string by, std::function<void(int, std::string)
                           .unum("scheduled", queue_.size())
                           .unum("scheduled_not_read", not_read)
                           .raw("groups", list + "]")
-                          .finish();
-    out.pop_back();
+                          .object();
     done(200, out);
   });
 }
