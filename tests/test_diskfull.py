@@ -12,12 +12,15 @@ deliveries have made room, with nothing deleted by hand.
 
 Needs root (mount -t tmpfs), as CI runs. Bounded: at most MAX_MESSAGES per phase.
 """
+import json
 import os
 import re
 import smtplib
 import subprocess
 import tempfile
 import unittest
+import urllib.error
+import urllib.request
 
 import harness
 from receiver import Receiver
@@ -106,6 +109,47 @@ class DiskFullTest(unittest.TestCase):
                 self.assertEqual(spooled.get(token), [sid], f"{token} acknowledged as {sid}")
             print(f"\n{len(acked)} acknowledged, {refused} refused with 452 while full, "
                   f"{len(spooled)} in the spool after restart")
+        finally:
+            server.close()
+
+    def test_injection_api_answers_503_on_a_full_disk_and_loses_nothing(self):
+        server = harness.Sluice(directory=self.tmp.name, spool_path=os.path.join(self.mnt, "spool"),
+                                spool={"min_free_space": "8MB"})
+
+        def inject(n, count):
+            body = {"envelope_sender": "", "content": MESSAGE,
+                    "recipients": [{"email": f"h{n}x{k}@example.test"} for k in range(count)]}
+            req = urllib.request.Request(f"http://127.0.0.1:{server.http_port}/api/inject/v1",
+                                         data=json.dumps(body).encode())
+            try:
+                with urllib.request.urlopen(req, timeout=harness.TIMEOUT) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+        try:
+            server.start()
+            ballast = os.path.join(self.mnt, "ballast")
+            st = os.statvfs(self.mnt)
+            with open(ballast, "wb") as f:
+                f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - 16 * 1024 * 1024))
+            injected, full = 0, None
+            for n in range(MAX_MESSAGES // 4):
+                status, answer = inject(n, 4)
+                if status == 503:
+                    full = answer
+                    break
+                self.assertEqual(status, 200, answer)
+                injected += answer["success_count"]
+            self.assertIsNotNone(full, "the disk never filled")
+            self.assertEqual(full["success_count"], 0)
+            self.assertTrue(full["errors"], full)
+            # Still serving, and injecting again once there is room.
+            os.unlink(ballast)
+            status, answer = inject(9999, 1)
+            self.assertEqual((status, answer["success_count"]), (200, 1), answer)
+            self.assertEqual(server.stop(), 0)
+            spooled = [r for m in server.spool_ls() for r in m["recipients"]]
+            self.assertEqual(len(spooled), injected + 1)  # every 200's recipient, nothing else
         finally:
             server.close()
 
