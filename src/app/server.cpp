@@ -40,6 +40,14 @@ void lifecycle(JsonLine line) {
   std::fflush(stderr);
 }
 
+// Whether any delivery path verifies certificates ([delivery] or a route).
+bool uses_verify(const config::Config& cfg) {
+  if (cfg.delivery.tls == config::TlsPolicy::kVerify) return true;
+  for (const auto& [domain, r] : cfg.routes)
+    if (r.tls == config::TlsPolicy::kVerify) return true;
+  return false;
+}
+
 JsonLine event(const char* name) {
   JsonLine l;
   l.timestamp().str("event", name);
@@ -189,6 +197,7 @@ struct Server::Impl {
   classify::Classifier classifier;
   std::unique_ptr<dns::AresResolver> resolver;
   std::shared_ptr<asio::ssl::context> client_tls;
+  std::shared_ptr<asio::ssl::context> client_tls_verify;  // tls = "verify" (null when unused)
   std::unique_ptr<queue::Manager> manager;
   std::unique_ptr<inbound::Listener> listener;
   inbound::InboundContext injector_ctx;  // the listener's, for the injection API
@@ -242,18 +251,25 @@ Status Server::Impl::start() {
   ro.nameservers = cfg.dns.nameservers;
   ro.timeout = cfg.dns.timeout;
   ro.mx_port = cfg.delivery.port;
+  ro.tls = cfg.delivery.tls;
   ro.routes = cfg.routes;
   ro.providers = &providers;
   auto r = dns::AresResolver::create(std::move(ro));
   if (!r) return Unexpected<Error>{r.error()};
   resolver = std::move(*r);
   client_tls = net::make_client_tls();
+  if (uses_verify(cfg)) {
+    auto v = net::make_verifying_client_tls(cfg.delivery.tls_ca_file);
+    if (!v) return Unexpected<Error>{v.error()};
+    client_tls_verify = std::move(*v);
+  }
   outbound::ClientContext cc;
   cc.delivery = cfg.delivery;
   cc.helo = cfg.delivery.helo_name.empty() ? cfg.server.hostname : cfg.delivery.helo_name;
   cc.own_host = cfg.smtp.listen.host == "localhost" ? "127.0.0.1" : cfg.smtp.listen.host;
   cc.own_port = cfg.smtp.listen.port;
   cc.tls = client_tls.get();
+  cc.tls_verify = client_tls_verify.get();
   queue::ManagerOptions mo;
   mo.queue = cfg.queue;
   mo.max_in_flight = cfg.queue.max_in_flight;

@@ -20,7 +20,8 @@ std::optional<std::string> parse_tls_policy(std::string_view s, TlsPolicy& out) 
   return parse_named(s, out,
                      {std::pair{std::string_view("none"), TlsPolicy::kNone},
                       {"opportunistic", TlsPolicy::kOpportunistic},
-                      {"required", TlsPolicy::kRequired}});
+                      {"required", TlsPolicy::kRequired},
+                      {"verify", TlsPolicy::kVerify}});
 }
 
 std::optional<std::string> check_ip(std::string_view s) {
@@ -149,6 +150,7 @@ void read_delivery_sections(const toml::table& root, const std::string& file, Co
   });
   d.string("helo_name", dc.helo_name, /*allow_empty=*/true);
   d.parsed<TlsPolicy>("tls", dc.tls, parse_tls_policy);
+  d.string("tls_ca_file", dc.tls_ca_file, /*allow_empty=*/true);
   uint32_t port = dc.port;
   d.u32("port", port, 1, 65535);
   dc.port = static_cast<uint16_t>(port);

@@ -96,13 +96,17 @@ struct QueueConfig {
   friend bool operator==(const QueueConfig&, const QueueConfig&) = default;
 };
 
-enum class TlsPolicy { kNone, kOpportunistic, kRequired };
+// STARTTLS toward receivers: none; opportunistic (when offered, certificate not checked);
+// required (no TLS: deferred); verify (required, and the certificate must chain to a trusted
+// CA and name the MX host: a failure is a deferral with category tls, never a downgrade).
+enum class TlsPolicy { kNone, kOpportunistic, kRequired, kVerify };
 
 // How sluice delivers (the SMTP client). Per-site limits and learning are [shaping].
 struct DeliveryConfig {
   std::string source_ip;                      // bind outbound connections here; "" = any
   std::string helo_name;                      // "" = server.hostname
   TlsPolicy tls = TlsPolicy::kOpportunistic;  // STARTTLS when offered
+  std::string tls_ca_file;  // trusted CAs for tls = "verify" (PEM); "" = the system's
   uint16_t port = 25;                         // TCP port of MX hosts (tests use others)
   uint32_t max_recipients_per_transaction = 100;
   // Outbound connections open at once, all sites together (besides each key's own limit); one

@@ -202,6 +202,7 @@ void AresResolver::Impl::start(const std::string& domain_in, Done done) {
   }
   auto r = std::make_shared<Resolution>();
   r->domain = domain;
+  r->tls = options.tls;  // a route's own policy replaces it below
   r->waiting.push_back(std::move(done));
   in_progress[domain] = r;
 

@@ -42,6 +42,7 @@ struct AresOptions {
   uint16_t mx_port = 25;                 // port for MX hosts and implicit MX
   config::Duration timeout{5000};
   std::map<std::string, config::Route> routes;  // lower-case domain -> route
+  config::TlsPolicy tls = config::TlsPolicy::kOpportunistic;  // [delivery] tls: MX destinations
   const Providers* providers = nullptr;
 };
 

@@ -87,13 +87,20 @@ asio::awaitable<Stream::error_code> Stream::start_tls_server(asio::ssl::context&
 
 asio::awaitable<Stream::error_code> Stream::start_tls_client(asio::ssl::context& ctx,
                                                              const std::string& server_name,
-                                                             Duration timeout) {
+                                                             Duration timeout, bool verify_host) {
   impl_->tls.emplace(std::move(impl_->sock), ctx);
   if (!server_name.empty())
     SSL_set_tlsext_host_name(impl_->tls->native_handle(), server_name.c_str());
+  if (verify_host) SSL_set1_host(impl_->tls->native_handle(), server_name.c_str());
   impl_->arm(timeout);
   auto [ec] = co_await impl_->tls->async_handshake(asio::ssl::stream_base::client, kTuple);
   co_return impl_->disarm(ec);
+}
+
+std::string Stream::verify_error() const {
+  if (!impl_->tls) return {};
+  const long r = SSL_get_verify_result(impl_->tls->native_handle());
+  return r == X509_V_OK ? std::string() : X509_verify_cert_error_string(r);
 }
 
 void Stream::cancel() {

@@ -40,10 +40,13 @@ class Stream {
   // Server side of a TLS handshake on the open connection.
   boost::asio::awaitable<error_code> start_tls_server(boost::asio::ssl::context& ctx,
                                                       Duration timeout);
-  // Client side (STARTTLS towards a receiver); `server_name` goes in SNI.
+  // Client side (STARTTLS towards a receiver); `server_name` goes in SNI, and with
+  // `verify_host` the certificate must name it (with a verifying context: the chain too).
   boost::asio::awaitable<error_code> start_tls_client(boost::asio::ssl::context& ctx,
                                                       const std::string& server_name,
-                                                      Duration timeout);
+                                                      Duration timeout, bool verify_host = false);
+  // Why the last client handshake's certificate was refused ("" when it was not).
+  std::string verify_error() const;
 
   // Cancels pending operations (they complete with operation_aborted).
   void cancel();

@@ -13,6 +13,21 @@ std::shared_ptr<boost::asio::ssl::context> make_client_tls() {
   return ctx;
 }
 
+Result<std::shared_ptr<boost::asio::ssl::context>> make_verifying_client_tls(
+    const std::string& ca_file) {
+  namespace ssl = boost::asio::ssl;
+  auto ctx = make_client_tls();
+  boost::system::error_code ec;
+  if (ca_file.empty())
+    ctx->set_default_verify_paths(ec);
+  else
+    ctx->load_verify_file(ca_file, ec);
+  if (ec) return error("TLS CA file " + (ca_file.empty() ? std::string("(system)") : ca_file) +
+                       ": " + ec.message());
+  ctx->set_verify_mode(ssl::verify_peer);
+  return ctx;
+}
+
 Result<std::shared_ptr<boost::asio::ssl::context>> make_server_tls(const std::string& cert_file,
                                                                    const std::string& key_file) {
   namespace ssl = boost::asio::ssl;

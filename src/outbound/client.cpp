@@ -281,7 +281,16 @@ class Connection {
       first_host = next_host();
     }
     next_mx_ = false;
+    const bool verify = dest_.tls == config::TlsPolicy::kVerify;
+    const bool must_tls = verify || dest_.tls == config::TlsPolicy::kRequired;
     const bool want_tls = dest_.tls != config::TlsPolicy::kNone && ctx_.tls;
+    if (verify && !ctx_.tls_verify) {
+      fail_all(job, Outcome::kTransient, Stage::kStartTls,
+               synthesized(451, "4.7.5", "TLS verification is required for " + dest_.site +
+                                             " but no trusted CAs are loaded"));
+      stream_->close();
+      co_return false;
+    }
     if (want_tls && ext_.starttls) {
       const bool ok4 = co_await send("STARTTLS\r\n");
       if (!ok4) {
@@ -295,7 +304,16 @@ class Connection {
       }
       if (r->code == 220) {
         pos_ = len_ = 0;  // nothing may be read past the 220 in clear
-        const auto ec = co_await stream_->start_tls_client(*ctx_.tls, host_, cfg_.command_timeout);
+        const auto ec = co_await stream_->start_tls_client(
+            verify ? *ctx_.tls_verify : *ctx_.tls, host_, cfg_.command_timeout, verify);
+        if (ec && verify && !stream_->verify_error().empty()) {
+          // The certificate, not the network: a policy failure of its own (category tls).
+          fail_all(job, Outcome::kTransient, Stage::kStartTls,
+                   synthesized(451, "4.7.5", "TLS certificate verification failed for " + host_ +
+                                                 ": " + stream_->verify_error()));
+          stream_->close();
+          co_return false;
+        }
         if (ec) {
           last_error_ = "TLS handshake failed: " + ec.message();
           broken_ = true;
@@ -304,12 +322,12 @@ class Connection {
         }
         const bool ok5 = co_await hello(job);
         if (!ok5) co_return false;
-      } else if (dest_.tls == config::TlsPolicy::kRequired) {
+      } else if (must_tls) {
         fail_all(job, Outcome::kTransient, Stage::kStartTls, *r);
         co_return false;
       }
     }
-    if (dest_.tls == config::TlsPolicy::kRequired && !stream_->tls()) {
+    if (must_tls && !stream_->tls()) {
       fail_all(job, Outcome::kTransient, Stage::kStartTls,
                synthesized(451, "4.7.5",
                            "TLS is required for " + dest_.site + " but " + host_ +

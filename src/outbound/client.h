@@ -52,6 +52,7 @@ struct ClientContext {
   config::DeliveryConfig delivery;
   std::string helo;                          // EHLO name
   boost::asio::ssl::context* tls = nullptr;  // client TLS context
+  boost::asio::ssl::context* tls_verify = nullptr;  // for tls = "verify" (null: not configured)
   JobSource* source = nullptr;
   // sluice's own SMTP listener: an MX host that is this address and port is ourselves, a loop
   // (RFC 5321 section 5.1: the MX list points back here). Unset port: no check.
