@@ -27,6 +27,7 @@
 #include "inbound/injector.h"
 #include "queue/manager.h"
 #include "spool/rocks_spool.h"
+#include "tlspolicy/policy_resolver.h"
 
 namespace sluice {
 namespace asio = boost::asio;
@@ -40,9 +41,11 @@ void lifecycle(JsonLine line) {
   std::fflush(stderr);
 }
 
-// Whether any delivery path verifies certificates ([delivery] or a route).
+// Whether any delivery path verifies certificates ([delivery], a route, [tls]: MTA-STS, DANE
+// or a provider's or domain's policy).
 bool uses_verify(const config::Config& cfg) {
   if (cfg.delivery.tls == config::TlsPolicy::kVerify) return true;
+  if (tlspolicy::PolicyResolver::needed(cfg.tls)) return true;
   for (const auto& [domain, r] : cfg.routes)
     if (r.tls == config::TlsPolicy::kVerify) return true;
   return false;
@@ -196,6 +199,7 @@ struct Server::Impl {
   dns::Providers providers;
   classify::Classifier classifier;
   std::unique_ptr<dns::AresResolver> resolver;
+  std::unique_ptr<tlspolicy::PolicyResolver> policy;  // [tls]: wraps the resolver
   std::shared_ptr<asio::ssl::context> client_tls;
   std::shared_ptr<asio::ssl::context> client_tls_verify;  // tls = "verify" (null when unused)
   std::unique_ptr<queue::Manager> manager;
@@ -263,6 +267,17 @@ Status Server::Impl::start() {
     if (!v) return Unexpected<Error>{v.error()};
     client_tls_verify = std::move(*v);
   }
+  dns::Resolver* destinations = resolver.get();
+  if (tlspolicy::PolicyResolver::needed(cfg.tls)) {
+    tlspolicy::PolicyOptions po;
+    po.tls = cfg.tls;
+    po.nameservers = cfg.dns.nameservers;
+    po.dns_timeout = cfg.dns.timeout;
+    po.https = client_tls_verify.get();
+    po.log = log.get();
+    policy = std::make_unique<tlspolicy::PolicyResolver>(*resolver, std::move(po));
+    destinations = policy.get();
+  }
   outbound::ClientContext cc;
   cc.delivery = cfg.delivery;
   cc.helo = cfg.delivery.helo_name.empty() ? cfg.server.hostname : cfg.delivery.helo_name;
@@ -280,7 +295,7 @@ Status Server::Impl::start() {
   mo.replies = &replies;
   mo.classifier = cfg.classify.rules.empty() ? &classify::Classifier::builtin() : &classifier;
   mo.hostname = cfg.server.hostname;
-  manager = std::make_unique<queue::Manager>(ioc, mo, *spool, *resolver, *log, cc);
+  manager = std::make_unique<queue::Manager>(ioc, mo, *spool, *destinations, *log, cc);
 
   // Recovery streams the spool into the queue before anything new arrives.
   const auto t0 = std::chrono::steady_clock::now();
@@ -417,6 +432,7 @@ int Server::run() {
   // The resolver goes before the manager: its thread (and ares_destroy, which completes every
   // query still out) calls the manager's callbacks, which post to the manager's strand.
   s.resolver.reset();
+  s.policy.reset();  // its workers finish the lookup in hand; callers still waiting are dropped
   s.manager.reset();
   s.blocking.join();
   const uint64_t syncs = s.spool->sync_count(), stored = s.spool->stored_count();

@@ -12,9 +12,6 @@
 #include "core/text.h"
 
 namespace sluice::config {
-namespace {
-
-using std::chrono::milliseconds;
 
 std::optional<std::string> parse_tls_policy(std::string_view s, TlsPolicy& out) {
   return parse_named(s, out,
@@ -23,6 +20,10 @@ std::optional<std::string> parse_tls_policy(std::string_view s, TlsPolicy& out) 
                       {"required", TlsPolicy::kRequired},
                       {"verify", TlsPolicy::kVerify}});
 }
+
+namespace {
+
+using std::chrono::milliseconds;
 
 std::optional<std::string> check_ip(std::string_view s) {
   unsigned char buf[16];
@@ -298,12 +299,13 @@ void read_sections(const toml::table& root, const std::string& file, Config& c,
   read_delivery_sections(root, file, c, errors, section);
   read_egress_sections(root, file, c, errors);
   read_dkim_sections(root, file, c, errors);
+  read_tls_section(root, file, c.tls, errors);
 
   static constexpr std::string_view kSections[] = {"server", "smtp",    "http",     "spool",
                                                    "log",    "queue",   "delivery", "dns",
                                                    "route",  "shaping", "classify", "source",
                                                    "pool",   "tenant",  "egress",   "campaign",
-                                                   "warmup", "dkim"};
+                                                   "warmup", "dkim",    "tls"};
   for (const auto& [k, v] : root) {
     bool known = false;
     for (auto s : kSections) known = known || k.str() == s;
@@ -362,7 +364,9 @@ ShapingLimits ShapingConfig::limits_for(std::string_view provider, std::string_v
     if (auto it = m.find(std::string(name)); it != m.end()) it->second.apply_to(l);
   };
   apply(providers, provider);
-  apply(sites, site);
+  // A site of a domain's own TLS policy ("mx1.example [mta-sts]", src/tlspolicy/) is shaped as
+  // its MX hosts.
+  apply(sites, site.substr(0, site.find(" [")));
   apply(domains, domain);
   return l;
 }
@@ -428,6 +432,7 @@ std::vector<std::string> changed_sections(const Config& a, const Config& b) {
   check("route", a.routes == b.routes);
   check("egress", a.egress == b.egress);
   check("dkim", a.dkim == b.dkim);
+  check("tls", a.tls == b.tls);
   return out;
 }
 

@@ -191,6 +191,21 @@ struct Route {
   friend bool operator==(const Route&, const Route&) = default;
 };
 
+// [tls] (doc/config.md "TLS policy"): how far sluice trusts receivers' TLS beyond
+// [delivery] tls. Per provider or recipient domain the policy may be stricter or looser; MTA-STS
+// (RFC 8461) and DANE (RFC 7672) raise it per domain from what receivers publish
+// (src/tlspolicy/).
+struct TlsConfig {
+  bool mta_sts = true;   // look up _mta-sts TXT records and fetch the HTTPS policies
+  bool dane = false;     // TLSA records, trusted only when the resolver validates (AD bit)
+  uint16_t mta_sts_port = 443;       // the policy host's HTTPS port (tests use others)
+  Duration mta_sts_timeout{20'000};  // fetching one policy, connect to body
+  Duration mta_sts_recheck{3'600'000};  // a cached policy's TXT id is looked at again after this
+  std::map<std::string, TlsPolicy> providers;  // [tls.provider] gmail = "verify"
+  std::map<std::string, TlsPolicy> domains;    // [tls.domain] "bank.example" = "verify"
+  friend bool operator==(const TlsConfig&, const TlsConfig&) = default;
+};
+
 struct ClassifyConfig {
   std::string rules;  // reply classification rules file; "" = the shipped etc/classify.toml,
                       // compiled in
@@ -295,6 +310,7 @@ struct Config {
   ClassifyConfig classify;
   DnsConfig dns;
   std::map<std::string, Route> routes;  // lower-case domain -> route
+  TlsConfig tls;
   EgressConfig egress;
   std::map<std::string, DkimDomain> dkim;  // by lower-case signing domain
 };

@@ -33,6 +33,13 @@ Result<toml::table> parse_toml_data(std::string_view text, const std::string& na
 void read_egress_sections(const toml::table& root, const std::string& file, Config& c,
                           std::vector<ConfigError>& errors);
 
+// "none" | "opportunistic" | "required" | "verify" (an error message, or nullopt).
+std::optional<std::string> parse_tls_policy(std::string_view s, TlsPolicy& out);
+
+// [tls], [tls.provider] and [tls.domain] into `out` (src/config/tls.cpp).
+void read_tls_section(const toml::table& root, const std::string& file, TlsConfig& out,
+                      std::vector<ConfigError>& errors);
+
 // [dkim."DOMAIN"] into c.dkim (src/config/dkim.cpp).
 void read_dkim_sections(const toml::table& root, const std::string& file, Config& c,
                         std::vector<ConfigError>& errors);

@@ -10,11 +10,23 @@
 
 namespace sluice::dns {
 
+// A TLSA record (RFC 6698) of a host, from a DNSSEC-validated answer: DANE (RFC 7672).
+struct Tlsa {
+  uint8_t usage = 0;     // 2 DANE-TA, 3 DANE-EE (0 and 1 are unusable for SMTP)
+  uint8_t selector = 0;  // 0 the whole certificate, 1 its public key
+  uint8_t mtype = 0;     // 0 exact, 1 SHA-256, 2 SHA-512
+  std::string data;      // the association data, binary
+  friend bool operator==(const Tlsa&, const Tlsa&) = default;
+};
+
 // One host to try: a name (for logs and SNI) and its addresses, in order.
 struct Host {
   std::string name;
   std::vector<std::string> addresses;
   uint16_t port = 25;
+  // DANE: the host's validated TLSA records. Non-empty: TLS is required and the certificate
+  // must match one of them (src/tlspolicy/).
+  std::vector<Tlsa> tlsa;
 };
 
 // Where a site's mail goes, as resolved (MX order) or routed.
@@ -24,6 +36,11 @@ struct Destination {
   std::string provider;  // from the provider rules; "" when none matched
   std::vector<Host> hosts;
   config::TlsPolicy tls = config::TlsPolicy::kOpportunistic;
+  // MTA-STS in testing mode: verify as for "verify", log a failure, deliver anyway.
+  bool tls_testing = false;
+  // What chose `tls` beyond [delivery] or the route: "mta-sts", "mta-sts testing", "dane",
+  // "domain", "provider"; "" otherwise. In log lines and deferral texts.
+  std::string tls_by;
 };
 
 // A domain that cannot be resolved: transient (SERVFAIL, timeout) or permanent (NXDOMAIN,

@@ -4,10 +4,11 @@
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <netdb.h>
-#include <sys/select.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 namespace sluice::dns {
 
@@ -17,34 +18,72 @@ struct Lookup::Impl {
     if (channel) ares_destroy(channel);
   }
 
+  struct Done {
+    bool finished = false;
+    int status = ARES_ETIMEOUT;  // if the loop ends without an answer
+    std::vector<unsigned char> answer;
+  };
+  static void on_answer(void* arg, int status, int, unsigned char* abuf, int alen) {
+    auto* d = static_cast<Done*>(arg);
+    d->finished = true;
+    d->status = status;
+    if (abuf && alen > 0) d->answer.assign(abuf, abuf + alen);
+  }
+  // Runs c-ares until `done` finishes. poll(), not select(): the server may hold far more than
+  // FD_SETSIZE descriptors, and c-ares's sockets are then numbered above it.
+  void wait(Done& done) {
+    while (!done.finished) {
+      ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+      const int bits = ares_getsock(channel, socks, ARES_GETSOCK_MAXNUM);
+      pollfd fds[ARES_GETSOCK_MAXNUM];
+      nfds_t n = 0;
+      for (int i = 0; i < ARES_GETSOCK_MAXNUM; ++i) {
+        short events = 0;
+        if (ARES_GETSOCK_READABLE(bits, i)) events |= POLLIN;
+        if (ARES_GETSOCK_WRITABLE(bits, i)) events |= POLLOUT;
+        if (events) fds[n++] = pollfd{socks[i], events, 0};
+      }
+      if (n == 0) break;
+      timeval tv{};
+      const timeval* t = ares_timeout(channel, nullptr, &tv);
+      const int ms = t ? static_cast<int>(t->tv_sec * 1000 + t->tv_usec / 1000) : 1000;
+      poll(fds, n, ms);
+      bool any = false;
+      for (nfds_t i = 0; i < n; ++i) {
+        if (!fds[i].revents) continue;
+        any = true;
+        const bool r = fds[i].revents & (POLLIN | POLLERR | POLLHUP);
+        const bool w = fds[i].revents & POLLOUT;
+        ares_process_fd(channel, r ? fds[i].fd : ARES_SOCKET_BAD, w ? fds[i].fd : ARES_SOCKET_BAD);
+      }
+      if (!any) ares_process_fd(channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts
+    }
+  }
+
+  // One question with the AD bit set (RFC 6840 section 5.7: asks a validating resolver to say
+  // whether it validated the answer); the raw response, or the c-ares status that stopped it.
+  Done ask_raw(const std::string& name, int type) {
+    Done done;
+    unsigned char* query = nullptr;
+    int qlen = 0;
+    const int st = ares_create_query(name.c_str(), ns_c_in, type, 0, 1, &query, &qlen, 1232);
+    if (st != ARES_SUCCESS) {
+      done.status = st;
+      return done;
+    }
+    query[3] |= 0x20;  // AD
+    ares_send(channel, query, qlen, &Impl::on_answer, &done);
+    ares_free_string(query);
+    wait(done);
+    return done;
+  }
+
   // One question; `parse` turns a NOERROR answer into values.
   template <class Parse>
   Answer ask(const std::string& name, int type, Parse parse) {
-    struct Done {
-      bool finished = false;
-      int status = 0;
-      std::vector<unsigned char> answer;
-    } done;
-    ares_query(
-        channel, name.c_str(), ns_c_in, type,
-        [](void* arg, int status, int, unsigned char* abuf, int alen) {
-          auto* d = static_cast<Done*>(arg);
-          d->finished = true;
-          d->status = status;
-          if (abuf && alen > 0) d->answer.assign(abuf, abuf + alen);
-        },
-        &done);
-    while (!done.finished) {
-      fd_set readers, writers;
-      FD_ZERO(&readers);
-      FD_ZERO(&writers);
-      const int nfds = ares_fds(channel, &readers, &writers);
-      if (nfds == 0) break;
-      timeval tv{};
-      timeval* t = ares_timeout(channel, nullptr, &tv);
-      select(nfds, &readers, &writers, nullptr, t);
-      ares_process(channel, &readers, &writers);
-    }
+    Done done;
+    ares_query(channel, name.c_str(), ns_c_in, type, &Impl::on_answer, &done);
+    wait(done);
     Answer a;
     if (done.status == ARES_ENODATA) {
       a.status = Answer::Status::kNoData;
@@ -169,6 +208,92 @@ Answer Lookup::ptr(const std::string& address) {
     ares_free_hostent(host);
     return std::string();
   });
+}
+
+namespace {
+
+// A name in a DNS message at `at` (labels or a compression pointer): the offset after it.
+std::optional<size_t> skip_name(const std::vector<unsigned char>& m, size_t at) {
+  for (int guard = 0; guard < 128 && at < m.size(); ++guard) {
+    const unsigned char len = m[at];
+    if (len == 0) return at + 1;
+    if ((len & 0xC0) == 0xC0) return at + 2 <= m.size() ? std::optional(at + 2) : std::nullopt;
+    at += 1 + len;
+  }
+  return std::nullopt;
+}
+
+uint16_t u16(const std::vector<unsigned char>& m, size_t at) {
+  return static_cast<uint16_t>(m[at] << 8 | m[at + 1]);
+}
+
+// The response's rcode, AD bit, and answer records of `type` (their RDATA) into `a`.
+void read_response(const std::vector<unsigned char>& m, int type, Answer& a,
+                   std::vector<std::string>& rdata) {
+  if (m.size() < 12) {
+    a.error = "short DNS response";
+    return;
+  }
+  const int rcode = m[3] & 0x0F;
+  a.authenticated = (m[3] & 0x20) != 0;
+  if (rcode == 3) {
+    a.status = Answer::Status::kNxDomain;
+    return;
+  }
+  if (rcode != 0) {
+    a.error = "DNS rcode " + std::to_string(rcode);
+    return;
+  }
+  size_t at = 12;
+  const uint16_t qd = u16(m, 4), an = u16(m, 6);
+  for (uint16_t i = 0; i < qd; ++i) {
+    auto next = skip_name(m, at);
+    if (!next || *next + 4 > m.size()) return void(a.error = "malformed DNS response");
+    at = *next + 4;
+  }
+  for (uint16_t i = 0; i < an; ++i) {
+    auto next = skip_name(m, at);
+    if (!next || *next + 10 > m.size()) return void(a.error = "malformed DNS response");
+    at = *next;
+    const uint16_t rtype = u16(m, at), rdlen = u16(m, at + 8);
+    at += 10;
+    if (at + rdlen > m.size()) return void(a.error = "malformed DNS response");
+    if (rtype == type) rdata.emplace_back(m.begin() + at, m.begin() + at + rdlen);
+    at += rdlen;
+  }
+  a.status = rdata.empty() ? Answer::Status::kNoData : Answer::Status::kOk;
+}
+
+}  // namespace
+
+Answer Lookup::tlsa(const std::string& name) {
+  Answer a;
+  const auto done = impl_->ask_raw(name, 52);  // TLSA (RFC 6698)
+  if (done.status != ARES_SUCCESS) {
+    a.error = ares_strerror(done.status);
+    return a;
+  }
+  std::vector<std::string> rdata;
+  read_response(done.answer, 52, a, rdata);
+  for (const std::string& r : rdata) {
+    if (r.size() < 4) continue;
+    a.tlsa.push_back(Tlsa{static_cast<uint8_t>(r[0]), static_cast<uint8_t>(r[1]),
+                          static_cast<uint8_t>(r[2]), r.substr(3)});
+  }
+  if (a.ok() && a.tlsa.empty()) a.status = Answer::Status::kNoData;
+  return a;
+}
+
+Answer Lookup::mx_dnssec(const std::string& name) {
+  Answer a;
+  const auto done = impl_->ask_raw(name, ns_t_mx);
+  if (done.status != ARES_SUCCESS) {
+    a.error = ares_strerror(done.status);
+    return a;
+  }
+  std::vector<std::string> rdata;
+  read_response(done.answer, ns_t_mx, a, rdata);
+  return a;
 }
 
 }  // namespace sluice::dns

@@ -213,7 +213,7 @@ void AresResolver::Impl::start(const std::string& domain_in, Done done) {
     r->tls = rt.tls;
     r->route_site = "route:" + rt.host + ":" + std::to_string(rt.port);
     r->route_provider = rt.provider;
-    Host h{rt.host, {}, rt.port};
+    Host h{rt.host, {}, rt.port, {}};
     unsigned char buf[16];
     if (inet_pton(AF_INET, rt.host.c_str(), buf) == 1 ||
         inet_pton(AF_INET6, rt.host.c_str(), buf) == 1) {
@@ -252,7 +252,7 @@ void AresResolver::Impl::start(const std::string& domain_in, Done done) {
         for (auto& [pref, host] : list) {
           if (host.empty()) continue;
           r->mx_names.push_back(host);
-          r->hosts.push_back(Host{host, {}, options.mx_port});
+          r->hosts.push_back(Host{host, {}, options.mx_port, {}});
         }
         return lookup_addresses(r);
       }
@@ -262,7 +262,7 @@ void AresResolver::Impl::start(const std::string& domain_in, Done done) {
       // No MX: the domain itself is the mail host (RFC 5321 section 5.1).
       r->implicit_mx = true;
       r->mx_names.push_back(r->domain);
-      r->hosts.push_back(Host{r->domain, {}, options.mx_port});
+      r->hosts.push_back(Host{r->domain, {}, options.mx_port, {}});
       return lookup_addresses(r);
     }
     if (status == ARES_ENOTFOUND) {

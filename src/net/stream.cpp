@@ -87,11 +87,13 @@ asio::awaitable<Stream::error_code> Stream::start_tls_server(asio::ssl::context&
 
 asio::awaitable<Stream::error_code> Stream::start_tls_client(asio::ssl::context& ctx,
                                                              const std::string& server_name,
-                                                             Duration timeout, bool verify_host) {
+                                                             Duration timeout, bool verify_host,
+                                                             const std::function<void(ssl_st*)>& prepare) {
   impl_->tls.emplace(std::move(impl_->sock), ctx);
   if (!server_name.empty())
     SSL_set_tlsext_host_name(impl_->tls->native_handle(), server_name.c_str());
   if (verify_host) SSL_set1_host(impl_->tls->native_handle(), server_name.c_str());
+  if (prepare) prepare(impl_->tls->native_handle());
   impl_->arm(timeout);
   auto [ec] = co_await impl_->tls->async_handshake(asio::ssl::stream_base::client, kTuple);
   co_return impl_->disarm(ec);

@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,6 +20,8 @@
 namespace boost::asio::ssl {
 class context;
 }
+
+struct ssl_st;  // OpenSSL's SSL
 
 namespace sluice::net {
 
@@ -42,9 +45,11 @@ class Stream {
                                                       Duration timeout);
   // Client side (STARTTLS towards a receiver); `server_name` goes in SNI, and with
   // `verify_host` the certificate must name it (with a verifying context: the chain too).
+  // `prepare` runs on the SSL object before the handshake (DANE records, report-only checks).
   boost::asio::awaitable<error_code> start_tls_client(boost::asio::ssl::context& ctx,
                                                       const std::string& server_name,
-                                                      Duration timeout, bool verify_host = false);
+                                                      Duration timeout, bool verify_host = false,
+                                                      const std::function<void(ssl_st*)>& prepare = {});
   // Why the last client handshake's certificate was refused ("" when it was not).
   std::string verify_error() const;
 

@@ -25,6 +25,8 @@ Result<std::shared_ptr<boost::asio::ssl::context>> make_verifying_client_tls(
   if (ec) return error("TLS CA file " + (ca_file.empty() ? std::string("(system)") : ca_file) +
                        ": " + ec.message());
   ctx->set_verify_mode(ssl::verify_peer);
+  // DANE (RFC 7672) is enabled per connection with SSL_dane_enable; the context must allow it.
+  if (SSL_CTX_dane_enable(ctx->native_handle()) <= 0) return error("TLS: DANE is not available");
   return ctx;
 }
 

@@ -5,6 +5,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include "core/text.h"
 #include "core/utf8.h"
@@ -105,7 +107,7 @@ class Connection {
  private:
   // Fails every recipient of `job` with one reply and reports it.
   void fail_all(const Job& job, Outcome outcome, Stage stage, const Reply& reply) {
-    JobReport r{job.token, {}, host_, ip_, transactions_};
+    JobReport r{job.token, {}, host_, ip_, transactions_, tls_};
     for (size_t i : job.recipients) r.results.push_back({i, outcome, stage, reply});
     ctx_.source->report(std::move(r));
   }
@@ -281,9 +283,20 @@ class Connection {
       first_host = next_host();
     }
     next_mx_ = false;
-    const bool verify = dest_.tls == config::TlsPolicy::kVerify;
+    // DANE (the host has validated TLSA records) authenticates by them; "verify" (configured or
+    // MTA-STS enforce) by the CA chain and the MX host's name; MTA-STS testing checks the same
+    // but only reports. The policy's source names itself in every deferral (tls_by).
+    const std::vector<dns::Tlsa>* tlsa =
+        host_index_ < dest_.hosts.size() && !dest_.hosts[host_index_].tlsa.empty()
+            ? &dest_.hosts[host_index_].tlsa
+            : nullptr;
+    const bool dane = tlsa != nullptr;
+    const bool verify = dane || dest_.tls == config::TlsPolicy::kVerify;
+    const bool report_only = !verify && dest_.tls_testing && ctx_.tls_verify;
     const bool must_tls = verify || dest_.tls == config::TlsPolicy::kRequired;
-    const bool want_tls = dest_.tls != config::TlsPolicy::kNone && ctx_.tls;
+    const bool want_tls =
+        (dest_.tls != config::TlsPolicy::kNone || dane || report_only) && ctx_.tls;
+    const std::string by = dest_.tls_by.empty() ? std::string() : " (" + dest_.tls_by + ")";
     if (verify && !ctx_.tls_verify) {
       fail_all(job, Outcome::kTransient, Stage::kStartTls,
                synthesized(451, "4.7.5", "TLS verification is required for " + dest_.site +
@@ -291,6 +304,7 @@ class Connection {
       stream_->close();
       co_return false;
     }
+    tls_.clear();
     if (want_tls && ext_.starttls) {
       const bool ok4 = co_await send("STARTTLS\r\n");
       if (!ok4) {
@@ -304,13 +318,37 @@ class Connection {
       }
       if (r->code == 220) {
         pos_ = len_ = 0;  // nothing may be read past the 220 in clear
+        bool dane_usable = false;
+        auto prepare = [&](SSL* ssl) {
+          if (dane) {
+            SSL_dane_enable(ssl, host_.c_str());
+            // RFC 7672 section 3.1.1: a DANE-EE(3) match needs no name check.
+            SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+            for (const dns::Tlsa& t : *tlsa) {
+              if (t.usage < 2) continue;  // PKIX-TA/PKIX-EE: unusable for SMTP (section 3.1.3)
+              const int added = SSL_dane_tlsa_add(
+                  ssl, t.usage, t.selector, t.mtype,
+                  reinterpret_cast<const unsigned char*>(t.data.data()), t.data.size());
+              dane_usable = dane_usable || added > 0;
+            }
+            // Only unusable records: TLS is still required, unauthenticated (section 2.2).
+            if (!dane_usable) SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
+          } else if (report_only) {
+            SSL_set1_host(ssl, host_.c_str());
+            SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);  // verified, not enforced
+          }
+        };
+        const bool pkix = verify && !dane;
         const auto ec = co_await stream_->start_tls_client(
-            verify ? *ctx_.tls_verify : *ctx_.tls, host_, cfg_.command_timeout, verify);
+            verify || report_only ? *ctx_.tls_verify : *ctx_.tls, host_, cfg_.command_timeout,
+            pkix, prepare);
         if (ec && verify && !stream_->verify_error().empty()) {
           // The certificate, not the network: a policy failure of its own (category tls).
           fail_all(job, Outcome::kTransient, Stage::kStartTls,
-                   synthesized(451, "4.7.5", "TLS certificate verification failed for " + host_ +
-                                                 ": " + stream_->verify_error()));
+                   synthesized(451, "4.7.5",
+                               std::string(dane ? "DANE" : "TLS certificate") +
+                                   " verification failed for " + host_ + by + ": " +
+                                   stream_->verify_error()));
           stream_->close();
           co_return false;
         }
@@ -320,6 +358,18 @@ class Connection {
           fail_all(job, Outcome::kTransient, Stage::kStartTls, lost(Stage::kStartTls));
           co_return false;
         }
+        tls_ = stream_->tls_description();
+        if (dane) {
+          tls_ += dane_usable ? " dane-verified" : " unverified (no usable TLSA record)";
+        } else if (verify) {
+          tls_ += " verified";
+        } else if (report_only) {
+          const std::string why = stream_->verify_error();
+          tls_ += why.empty() ? " verified" : " unverified: " + why;
+        } else {
+          tls_ += " unverified";
+        }
+        tls_ += by;
         const bool ok5 = co_await hello(job);
         if (!ok5) co_return false;
       } else if (must_tls) {
@@ -330,7 +380,7 @@ class Connection {
     if (must_tls && !stream_->tls()) {
       fail_all(job, Outcome::kTransient, Stage::kStartTls,
                synthesized(451, "4.7.5",
-                           "TLS is required for " + dest_.site + " but " + host_ +
+                           "TLS is required for " + dest_.site + by + " but " + host_ +
                                " does not offer STARTTLS"));
       stream_->close();
       co_return false;
@@ -431,7 +481,7 @@ class Connection {
   }
 
   asio::awaitable<void> transaction(const Job& job) {
-    JobReport report{job.token, {}, host_, ip_, transactions_};
+    JobReport report{job.token, {}, host_, ip_, transactions_, tls_};
     if (auto refusal = precheck(job)) {
       for (size_t i : job.recipients)
         report.results.push_back({i, outcome_of(*refusal), Stage::kMail, *refusal});
@@ -585,6 +635,7 @@ class Connection {
   Extensions ext_;
   std::string host_, ip_;
   size_t host_index_ = 0;      // of dest_.hosts: the host connected to
+  std::string tls_;  // what TLS this connection has, for the log ("" in clear; JobReport::tls)
   bool next_mx_ = false;       // a 4xx at the banner or EHLO moves on to the next host
   bool ehlo_refused_ = false;  // hello() met such a 4xx
   bool loops_back_ = false;    // connect() skipped an MX host that is this server

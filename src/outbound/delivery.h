@@ -58,6 +58,9 @@ struct JobReport {
   std::string remote_host;               // the host that gave the replies ("" if none answered)
   std::string remote_ip;
   uint32_t transactions_before = 0;  // completed on this connection before this job
+  // The connection's TLS: "" in clear, else "TLSv1.3 TLS_AES_256_GCM_SHA384 verified (mta-sts)",
+  // "… unverified: hostname mismatch (mta-sts testing)", "… dane-verified (dane)".
+  std::string tls;
 };
 
 }  // namespace sluice::outbound

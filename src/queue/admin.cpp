@@ -78,7 +78,7 @@ bool Manager::apply_admin_rule(InFlight& m, const std::string& domain,
                                    smtp::Reply::make(bounce ? 550 : 451, bounce ? "5.7.1" : "4.7.0",
                                                      "sluice: " + text)};
     if (!bounce) defer(m, i, rule->until_ms);
-    record(m, *m.results[i], "", "", Where{domain, "", "", "", m.pool}, "admin",
+    record(m, *m.results[i], "", "", Where{domain, "", "", "", m.pool, ""}, "admin",
            bounce ? "admin-bounce" : "admin-suspend", bounce);
     ++rule->affected;
   }
@@ -108,7 +108,7 @@ uint64_t Manager::sweep(const AdminRule& rule) {
     for (size_t i : job.recipients) {
       m.results[i] = RecipientResult{i, Outcome::kPermanent, outbound::Stage::kConnect,
                                      smtp::Reply::make(550, "5.7.1", "sluice: " + why)};
-      record(m, *m.results[i], "", "", Where{ref.site, "", "", "", ref.pool}, "admin",
+      record(m, *m.results[i], "", "", Where{ref.site, "", "", "", ref.pool, ""}, "admin",
              "admin-bounce", true);
     }
     if (--m.outstanding == 0) settle(ref.message);

@@ -425,7 +425,7 @@ std::optional<outbound::Job> Dispatcher::take_job(SiteState& site, ReadyQueue& q
     }
     // The body is unreadable (disk error): the job fails transiently and is retried later.
     if (ref != jobs_.end()) ref->second.lane = lane.key;
-    outbound::JobReport r{job.token, {}, "", "", 0};
+    outbound::JobReport r{job.token, {}, "", "", 0, ""};
     for (size_t i : job.recipients) {
       r.results.push_back({i, outbound::Outcome::kTransient, outbound::Stage::kConnect,
                            smtp::Reply::make(451, "4.3.0", body.error().message)});

@@ -143,7 +143,7 @@ void Manager::start(spool::MessageMeta meta) {
       if (istarts_with(literal, "ipv6:")) literal = literal.substr(5);
       dns::Destination d;
       d.site = "[" + literal + "]";
-      d.hosts.push_back(dns::Host{literal, {literal}, options_.delivery.port});
+      d.hosts.push_back(dns::Host{literal, {literal}, options_.delivery.port, {}});
       on_resolved(id, domain, std::move(rcpts), std::move(d));
       continue;
     }
@@ -162,10 +162,18 @@ void Manager::on_resolved(spool::MessageId id, const std::string& domain, std::v
   InFlight& m = *it->second;
   if (!result.ok()) {
     const auto& e = result.error();
+    // Classified like any reply: a DNS failure is category dns, an MTA-STS refusal tls.
+    classify::Input in;
+    in.stage = outbound::Stage::kDns;
+    in.reply = &e.reply;
+    const classify::Verdict v = options_.classifier ? options_.classifier->classify(in)
+                                                    : classify::Verdict{};
     for (size_t i : rcpts) {
       m.results[i] = RecipientResult{i, e.permanent ? Outcome::kPermanent : Outcome::kTransient,
                                      outbound::Stage::kDns, e.reply};
-      record(m, *m.results[i], "", "", Where{domain, "", "", "", m.pool});
+      record(m, *m.results[i], "", "", Where{domain, "", "", "", m.pool, ""},
+             options_.classifier ? classify::category_name(v.category) : std::string_view(),
+             v.rule);
     }
     if (--m.outstanding == 0) settle(id);
     return;
@@ -268,7 +276,8 @@ void Manager::on_report(outbound::JobReport r) {
   }
   InFlight& m = *it->second;
   Lane* lane = dispatcher_->lane(ref.lane);
-  const Where at = where(&ref, lane);
+  Where at = where(&ref, lane);
+  at.tls = r.tls;
   const int64_t now = now_ms();
   std::vector<size_t> again;  // recipients back to the ready queue, uncharged
   bool signalled = false;

@@ -148,6 +148,7 @@ class Manager final : public Intake, public outbound::JobSource {
   // Where a result came from, for its log record.
   struct Where {
     std::string site, provider, source, source_ip, pool;
+    std::string tls;  // the connection's TLS (outbound::JobReport::tls)
   };
   Where where(const JobRef* ref, const Lane* lane) const;
   void defer(InFlight& m, size_t index, int64_t until_ms);

@@ -39,6 +39,7 @@ void Manager::record(InFlight& m, const RecipientResult& r, const std::string& r
       .str("campaign", m.meta.campaign)
       .str("remote_host", remote_host)
       .str("remote_ip", remote_ip)
+      .str("tls", at.tls)
       .str("stage", outbound::stage_name(r.stage))
       .num("code", r.reply.code)
       .str("enhanced", r.reply.enhanced ? r.reply.enhanced->str() : std::string())

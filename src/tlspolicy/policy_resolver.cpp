@@ -1,0 +1,374 @@
+#include "tlspolicy/policy_resolver.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include "core/json.h"
+#include "core/text.h"
+#include "dns/lookup.h"
+#include "observe/event_log.h"
+#include "tlspolicy/fetch.h"
+#include "tlspolicy/mta_sts.h"
+
+namespace sluice::tlspolicy {
+
+namespace {
+
+constexpr int kWorkers = 2;
+// TLSA records are looked at again this often: keys roll over on the receiver's schedule.
+constexpr int64_t kDaneRecheckMs = 300'000;
+
+struct StsCached {
+  std::optional<StsPolicy> policy;
+  std::string id;
+  int64_t expires_ms = 0;
+};
+
+struct DomainState {
+  StsCached sts;
+  std::optional<int64_t> sts_checked_ms;
+  std::optional<int64_t> dane_checked_ms;
+  bool mx_secure = false;
+};
+
+struct HostTlsa {
+  std::vector<dns::Tlsa> tlsa;
+  int64_t checked_ms = 0;
+};
+
+std::string tlsa_name(const dns::Host& h) {
+  return "_" + std::to_string(h.port) + "._tcp." + h.name;
+}
+
+}  // namespace
+
+struct PolicyResolver::Impl {
+  dns::Resolver& inner;
+  PolicyOptions options;
+
+  mutable std::mutex mu;
+  std::condition_variable wake;
+  bool stopping = false;
+  std::unordered_map<std::string, DomainState> domains;
+  std::unordered_map<std::string, HostTlsa> hosts;  // by TLSA name
+  // Domains being looked up: the callers waiting, each with its inner answer.
+  std::map<std::string, std::vector<std::pair<dns::Destination, Done>>> waiting;
+  std::deque<std::string> queue;
+  std::vector<std::thread> workers;
+
+  Impl(dns::Resolver& r, PolicyOptions o) : inner(r), options(std::move(o)) {
+    if (!options.now_ms) {
+      options.now_ms = [] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+      };
+    }
+  }
+
+  void start() {
+    if (!options.tls.mta_sts && !options.tls.dane) return;
+    for (int i = 0; i < kWorkers; ++i) workers.emplace_back([this] { work(); });
+  }
+
+  ~Impl() {
+    {
+      std::lock_guard lock(mu);
+      stopping = true;
+    }
+    wake.notify_all();
+    for (auto& t : workers) t.join();
+  }
+
+  // Whether the cache answers for `domain` and `d`'s hosts (under mu).
+  bool fresh(const std::string& domain, const dns::Destination& d, int64_t now) const {
+    auto it = domains.find(domain);
+    if (it == domains.end()) return false;
+    const DomainState& s = it->second;
+    if (options.tls.mta_sts &&
+        (!s.sts_checked_ms || now - *s.sts_checked_ms >= options.tls.mta_sts_recheck.count()))
+      return false;
+    if (options.tls.dane) {
+      if (!s.dane_checked_ms || now - *s.dane_checked_ms >= kDaneRecheckMs) return false;
+      if (s.mx_secure) {
+        for (const dns::Host& h : d.hosts) {
+          auto hit = hosts.find(tlsa_name(h));
+          if (hit == hosts.end() || now - hit->second.checked_ms >= kDaneRecheckMs) return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  void on_inner(const std::string& domain, dns::ResolveResult r, Done done) {
+    if (!r.ok() || r->site.starts_with("route:") || r->site.starts_with("[")) {
+      return done(std::move(r));
+    }
+    const int64_t now = options.now_ms();
+    {
+      std::unique_lock lock(mu);
+      const bool lookups = options.tls.mta_sts || options.tls.dane;
+      if (lookups && !fresh(domain, *r, now)) {
+        auto [it, first] = waiting.try_emplace(domain);
+        it->second.emplace_back(std::move(*r), std::move(done));
+        if (first) {
+          queue.push_back(domain);
+          wake.notify_one();
+        }
+        return;
+      }
+    }
+    done(apply(domain, std::move(*r), now));
+  }
+
+  void work() {
+    std::unique_ptr<dns::Lookup> lookup;
+    if (auto l = dns::Lookup::create(options.nameservers, options.dns_timeout); l.ok())
+      lookup = std::move(*l);
+    for (;;) {
+      std::string domain;
+      dns::Destination sample;
+      {
+        std::unique_lock lock(mu);
+        wake.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (stopping) return;
+        domain = std::move(queue.front());
+        queue.pop_front();
+        sample = waiting[domain].front().first;
+      }
+      if (lookup) {
+        if (options.tls.mta_sts) refresh_sts(*lookup, domain);
+        if (options.tls.dane) refresh_dane(*lookup, domain, sample);
+      }
+      std::vector<std::pair<dns::Destination, Done>> ready;
+      {
+        std::lock_guard lock(mu);
+        ready = std::move(waiting[domain]);
+        waiting.erase(domain);
+      }
+      const int64_t now = options.now_ms();
+      for (auto& [d, done] : ready) done(apply(domain, std::move(d), now));
+    }
+  }
+
+  void log(JsonLine& line) {
+    if (options.log) options.log->write(line.finish());
+  }
+
+  void refresh_sts(dns::Lookup& lookup, const std::string& domain) {
+    const dns::Answer txt = lookup.txt("_mta-sts." + domain);
+    // Section 3.1: records that do not start with v=STSv1 are discarded; not exactly one left,
+    // or that one invalid: no policy is announced.
+    std::optional<std::string> id;
+    int records = 0;
+    for (const std::string& v : txt.values) {
+      if (!v.starts_with("v=STSv1")) continue;
+      ++records;
+      id = parse_sts_txt(v);
+    }
+    if (records != 1) id.reset();
+    const int64_t now = options.now_ms();
+    StsCached cached;
+    {
+      std::lock_guard lock(mu);
+      cached = domains[domain].sts;
+    }
+    const bool cached_valid = cached.policy && cached.expires_ms > now;
+    StsCached next = cached_valid ? cached : StsCached{};
+    JsonLine line;
+    line.timestamp().str("event", "MtaStsPolicy").str("domain", domain);
+    bool changed = false;
+    if (!id) {
+      if (cached_valid) {
+        line.str("result", "cached").str("why", txt.ok() ? "no valid _mta-sts record"
+                                                          : "no _mta-sts record");
+        changed = true;  // worth a line: the record went away while the policy holds
+      } else if (txt.error.size()) {
+        line.str("result", "none").str("why", "_mta-sts lookup failed: " + txt.error);
+        changed = true;
+      }
+    } else if (cached_valid && cached.id == *id) {
+      // Unchanged: nothing fetched.
+    } else {
+      std::vector<std::string> addresses = lookup.a("mta-sts." + domain).values;
+      for (auto& a : lookup.aaaa("mta-sts." + domain).values) addresses.push_back(std::move(a));
+      Fetched f;
+      if (!options.https) {
+        f.error = "no trusted CAs to verify the policy host";
+      } else {
+        f = fetch_policy(domain, addresses, options.tls.mta_sts_port, *options.https,
+                         options.tls.mta_sts_timeout);
+      }
+      std::string error = f.error;
+      if (f.ok) {
+        StsParse p = parse_sts_policy(f.body);
+        if (p.policy) {
+          next = StsCached{p.policy, *id, now + int64_t{p.policy->max_age} * 1000};
+          std::string mx;
+          for (const auto& m : p.policy->mx) mx += (mx.empty() ? "" : " ") + m;
+          line.str("result", "fetched")
+              .str("mode", mode_name(p.policy->mode))
+              .str("id", *id)
+              .str("mx", mx)
+              .unum("max_age", p.policy->max_age);
+        } else {
+          error = "the policy is not valid: " + p.error;
+        }
+      }
+      if (!error.empty()) {
+        line.str("result", cached_valid ? "cached" : "none").str("why", error);
+      }
+      changed = true;
+    }
+    {
+      std::lock_guard lock(mu);
+      DomainState& s = domains[domain];
+      s.sts = next;
+      s.sts_checked_ms = now;
+    }
+    if (changed) log(line);
+  }
+
+  void refresh_dane(dns::Lookup& lookup, const std::string& domain, const dns::Destination& d) {
+    const dns::Answer mx = lookup.mx_dnssec(domain);
+    const bool secure = mx.ok() && mx.authenticated;
+    std::vector<std::pair<std::string, HostTlsa>> found;
+    const int64_t now = options.now_ms();
+    std::string summary;
+    if (secure) {
+      for (const dns::Host& h : d.hosts) {
+        const std::string name = tlsa_name(h);
+        const dns::Answer t = lookup.tlsa(name);
+        HostTlsa ht;
+        ht.checked_ms = now;
+        // Only validated records count (RFC 7672 section 2.2): others are as if absent.
+        if (t.ok() && t.authenticated) ht.tlsa = t.tlsa;
+        summary += (summary.empty() ? "" : " ") + h.name + "=" +
+                   (ht.tlsa.empty() ? (t.ok() ? "insecure" : t.error.empty() ? "none" : t.error)
+                                    : std::to_string(ht.tlsa.size()));
+        found.emplace_back(name, std::move(ht));
+      }
+    }
+    bool was_secure = false;
+    {
+      std::lock_guard lock(mu);
+      DomainState& s = domains[domain];
+      was_secure = s.mx_secure;
+      s.mx_secure = secure;
+      s.dane_checked_ms = now;
+      for (auto& [name, ht] : found) hosts[name] = std::move(ht);
+    }
+    if (secure || was_secure) {
+      JsonLine line;
+      line.timestamp()
+          .str("event", "DanePolicy")
+          .str("domain", domain)
+          .boolean("mx_secure", secure)
+          .str("tlsa", summary);
+      log(line);
+    }
+  }
+
+  dns::ResolveResult apply(const std::string& domain, dns::Destination d, int64_t now) {
+    const auto& tls = options.tls;
+    if (auto p = tls.providers.find(d.provider); p != tls.providers.end() && !d.provider.empty()) {
+      d.tls = p->second;
+      d.tls_by = "provider";
+    }
+    bool by_operator = false;
+    if (auto p = tls.domains.find(domain); p != tls.domains.end()) {
+      d.tls = p->second;
+      d.tls_by = "domain";
+      by_operator = true;
+    }
+    std::lock_guard lock(mu);
+    auto st = domains.find(domain);
+    if (!by_operator && st != domains.end()) {
+      const DomainState& s = st->second;
+      bool dane = false;
+      if (tls.dane && s.mx_secure) {
+        for (dns::Host& h : d.hosts) {
+          auto hit = hosts.find(tlsa_name(h));
+          if (hit != hosts.end()) h.tlsa = hit->second.tlsa;
+          dane = dane || !h.tlsa.empty();
+        }
+      }
+      if (dane) {
+        d.tls_by = "dane";  // RFC 8461 section 2: DANE first, MTA-STS not applied
+      } else if (tls.mta_sts && s.sts.policy && s.sts.expires_ms > now) {
+        const StsPolicy& p = *s.sts.policy;
+        if (p.mode == StsPolicy::Mode::kEnforce) {
+          std::vector<dns::Host> listed;
+          for (dns::Host& h : d.hosts) {
+            if (mx_allowed(p, h.name)) listed.push_back(std::move(h));
+          }
+          if (listed.empty()) {
+            std::string mx;
+            for (const auto& m : p.mx) mx += (mx.empty() ? "" : ", ") + m;
+            return Unexpected<dns::ResolveError>{dns::ResolveError{
+                false, smtp::Reply::make(451, "4.7.5",
+                                         "no MX host of " + domain +
+                                             " is listed in its MTA-STS policy (mx: " + mx +
+                                             "; mode enforce): TLS policy failure")}};
+          }
+          d.hosts = std::move(listed);
+          d.tls = config::TlsPolicy::kVerify;
+          d.tls_by = "mta-sts";
+        } else if (p.mode == StsPolicy::Mode::kTesting) {
+          d.tls_testing = true;
+          d.tls_by = "mta-sts testing";
+        }
+      }
+    }
+    if (d.tls_by == "domain" || d.tls_by == "dane" || d.tls_by.starts_with("mta-sts")) {
+      std::vector<std::string> names;
+      for (const dns::Host& h : d.hosts) names.push_back(h.name);
+      d.site = dns::site_of(std::move(names)) + " [" + d.tls_by + "]";
+    }
+    return d;
+  }
+};
+
+PolicyResolver::PolicyResolver(dns::Resolver& inner, PolicyOptions options)
+    : impl_(std::make_unique<Impl>(inner, std::move(options))) {
+  impl_->start();
+}
+
+PolicyResolver::~PolicyResolver() = default;
+
+void PolicyResolver::resolve(const std::string& domain_in, Done done) {
+  std::string domain = to_lower(domain_in);
+  while (!domain.empty() && domain.back() == '.') domain.pop_back();
+  Impl* impl = impl_.get();
+  impl->inner.resolve(domain, [impl, domain, done = std::move(done)](dns::ResolveResult r) mutable {
+    impl->on_inner(domain, std::move(r), std::move(done));
+  });
+}
+
+bool PolicyResolver::needed(const config::TlsConfig& tls) {
+  return tls.mta_sts || tls.dane || !tls.providers.empty() || !tls.domains.empty();
+}
+
+PolicyState PolicyResolver::state(const std::string& domain) const {
+  PolicyState out;
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->domains.find(to_lower(domain));
+  if (it == impl_->domains.end()) return out;
+  const DomainState& s = it->second;
+  if (s.sts.policy) {
+    out.mta_sts_mode = std::string(mode_name(s.sts.policy->mode));
+    out.mta_sts_id = s.sts.id;
+    out.mx = s.sts.policy->mx;
+    out.expires_ms = s.sts.expires_ms;
+  }
+  out.dane = s.mx_secure;
+  return out;
+}
+
+}  // namespace sluice::tlspolicy

@@ -1,0 +1,80 @@
+// The TLS policy of each recipient domain, applied to its Destination: a Resolver that wraps the
+// MX resolver (src/dns/resolver.h) and raises or sets `tls` from, in order,
+//   1. [tls.provider] by the destination's provider (the whole site alike);
+//   2. [tls.domain] by the recipient domain — the operator's word wins over what is published;
+//   3. MTA-STS (RFC 8461): the `_mta-sts` TXT record and the HTTPS policy it announces, cached
+//      for the policy's max_age. `enforce` keeps only the MX hosts the policy lists and requires
+//      a certificate valid for the host (tls = verify); `testing` verifies and logs, and
+//      delivers whatever the result;
+//   4. DANE (RFC 7672): when the resolver validated the MX answer (AD bit), each MX host's
+//      TLSA records, validated too; a host with usable records is authenticated by them alone
+//      (DANE takes precedence over MTA-STS, RFC 8461 section 2).
+// A domain whose policy comes from 2–4 gets a site of its own ("mx1.example,mx2.example
+// [mta-sts]"), so that its mail never shares a connection made under a weaker policy; shaping
+// still matches [shaping.site] by the MX hosts alone.
+//
+// Lookups and fetches run on two worker threads of this class (never on the I/O threads): the
+// first message to a domain waits for them, later ones use the cache until `mta_sts_recheck`
+// (the TXT id is then looked at again and the policy fetched only when it changed). A domain
+// without a policy is cached the same way. When the TXT record or the fetch fails and a policy
+// is cached, the cached one stays in force until it expires (section 5.1). Routes are left as
+// configured.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "dns/resolver.h"
+
+namespace boost::asio::ssl {
+class context;
+}
+namespace sluice::observe {
+class EventLog;
+}
+
+namespace sluice::tlspolicy {
+
+struct PolicyOptions {
+  config::TlsConfig tls;
+  std::vector<std::string> nameservers;  // as [dns]: for TXT, A and TLSA lookups
+  config::Duration dns_timeout{5'000};
+  boost::asio::ssl::context* https = nullptr;  // verifying context for policy fetches
+  observe::EventLog* log = nullptr;            // MtaStsPolicy / DanePolicy records
+  std::function<int64_t()> now_ms;             // monotonic milliseconds; default steady_clock
+};
+
+// What is known of one domain's published policy (for tests and the admin API).
+struct PolicyState {
+  std::string mta_sts_mode;  // "", "none", "testing", "enforce"
+  std::string mta_sts_id;
+  std::vector<std::string> mx;
+  int64_t expires_ms = 0;
+  bool dane = false;  // DANE applies (validated MX, some host with TLSA records)
+};
+
+class PolicyResolver final : public dns::Resolver {
+ public:
+  PolicyResolver(dns::Resolver& inner, PolicyOptions options);
+  ~PolicyResolver() override;
+  PolicyResolver(const PolicyResolver&) = delete;
+  PolicyResolver& operator=(const PolicyResolver&) = delete;
+
+  void resolve(const std::string& domain, Done done) override;
+
+  // Whether anything beyond the inner resolver is configured (MTA-STS, DANE or a [tls] map).
+  static bool needed(const config::TlsConfig& tls);
+
+  PolicyState state(const std::string& domain) const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice::tlspolicy
