@@ -101,13 +101,14 @@ class MtaSts(unittest.TestCase):
                           tls=make_cert(d, "mx.good.test", ca)).start()
         cls.dsn_rx = Receiver(name="dsn.test").start()
         names = ["mta-sts.enforce.test", "mta-sts.wrongname.test", "mta-sts.unlisted.test",
-                 "mta-sts.testing.test"]
+                 "mta-sts.testing.test", "mta-sts.relaxed.test"]
         cert = cls.multi_cert(d, names, ca)  # one certificate naming every policy host
         cls.policies = PolicyServer("127.0.0.5", https_port, cert, {
             "mta-sts.enforce.test": policy("enforce", "mx.good.test"),
             "mta-sts.wrongname.test": policy("enforce", "*.wrongname.test"),
             "mta-sts.unlisted.test": policy("enforce", "mx.elsewhere.test", "*.other.test"),
             "mta-sts.testing.test": policy("testing", "mx.testing.test"),
+            "mta-sts.relaxed.test": policy("enforce", "mx.relaxed.test"),
         }).start()
         # A policy host whose certificate names another host: its policy must not be used.
         cls.impostor = PolicyServer("127.0.0.6", https_port, make_cert(d, "impostor.test", ca), {
@@ -116,13 +117,15 @@ class MtaSts(unittest.TestCase):
         zone = []
         for domain, mx in (("enforce.test", "mx.good.test"), ("wrongname.test", "mx.wrongname.test"),
                            ("unlisted.test", "mx.good.test"), ("testing.test", "mx.testing.test"),
-                           ("badhost.test", "mx.good.test"), ("plain.test", "mx.good.test")):
+                           ("badhost.test", "mx.good.test"), ("plain.test", "mx.good.test"),
+                           ("strict.test", "mx.strict.test"), ("relaxed.test", "mx.relaxed.test")):
             zone.append(dnsfixture.mx(domain, mx, 10))
-            if domain != "plain.test":
+            if domain not in ("plain.test", "strict.test"):
                 zone.append(dnsfixture.txt("_mta-sts." + domain, "v=STSv1; id=20261130a;"))
                 zone.append(dnsfixture.host("mta-sts." + domain,
                                             "127.0.0.6" if domain == "badhost.test" else "127.0.0.5"))
-        for mx in ("mx.good.test", "mx.wrongname.test", "mx.testing.test"):
+        for mx in ("mx.good.test", "mx.wrongname.test", "mx.testing.test", "mx.strict.test",
+                   "mx.relaxed.test"):
             zone.append(dnsfixture.host(mx, "127.0.0.2"))
         cls.dns = dnsfixture.DnsServer(zone).start()
         cls.server = harness.Sluice(
@@ -130,7 +133,8 @@ class MtaSts(unittest.TestCase):
             delivery={"port": port, "tls_ca_file": ca[1], "connect_timeout": "2s"},
             dns={"nameservers": [cls.dns.nameserver], "timeout": "1s"},
             routes={"dsn.test": {"host": "127.0.0.1", "port": cls.dsn_rx.port}},
-            extra=f"[tls]\nmta_sts = true\nmta_sts_port = {https_port}\nmta_sts_timeout = \"5s\"\n")
+            extra=f"[tls]\nmta_sts = true\nmta_sts_port = {https_port}\nmta_sts_timeout = \"5s\"\n"
+                  "[tls.domain]\n\"strict.test\" = \"verify\"\n\"relaxed.test\" = \"opportunistic\"\n")
         cls.server.start()
 
     @staticmethod
@@ -217,6 +221,18 @@ class MtaSts(unittest.TestCase):
         self.assertEqual(self.impostor.requests, [], "nothing is asked of an unverified host")
         r = first_result(self.server, "f@badhost.test")
         self.assertEqual(r["event"], "Delivery", r)  # as if no policy (section 5)
+
+    def test_the_operators_policy_for_a_domain_wins(self):
+        # [tls.domain] "strict.test" = "verify": no policy published, verified all the same.
+        send(self.server, "", "h@strict.test")
+        r = first_result(self.server, "h@strict.test")
+        self.assertEqual((r["event"], r["category"]), ("TransientFailure", "tls"), r)
+        self.assertIn("(domain)", r["reply"])
+        self.assertTrue(r["site"].endswith("[domain]"), r["site"])
+        # [tls.domain] "relaxed.test" = "opportunistic" over its published enforce policy.
+        send(self.server, "", "i@relaxed.test")
+        r = first_result(self.server, "i@relaxed.test")
+        self.assertEqual(r["event"], "Delivery", r)
 
     def test_a_domain_without_a_policy_is_unchanged(self):
         send(self.server, "", "g@plain.test")

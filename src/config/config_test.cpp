@@ -97,6 +97,39 @@ max_connections_per_site = 4
   EXPECT_NE(all.find("moved to [shaping.default] as connection_limit"), std::string::npos) << all;
 }
 
+TEST(Config, TlsPoliciesByProviderAndDomain) {
+  auto d = load_config_text("", "empty.toml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->tls.mta_sts);  // on unless turned off
+  EXPECT_FALSE(d->tls.dane);    // needs a validating resolver
+  auto r = load_config_text(R"([tls]
+dane = true
+mta_sts_port = 8443
+[tls.provider]
+gmail = "verify"
+[tls.domain]
+"Bank.Example" = "required"
+)",
+                            "tls.toml");
+  ASSERT_TRUE(r.ok()) << r.error()[0].str();
+  EXPECT_TRUE(r->tls.dane);
+  EXPECT_EQ(r->tls.mta_sts_port, 8443);
+  EXPECT_EQ(r->tls.providers.at("gmail"), TlsPolicy::kVerify);
+  EXPECT_EQ(r->tls.domains.at("bank.example"), TlsPolicy::kRequired);
+  // Shaping by site ignores the policy's suffix on a domain's own site.
+  ShapingConfig s;
+  s.sites["mx.example"].connection_limit = 3;
+  EXPECT_EQ(s.limits_for("", "mx.example [mta-sts]", "").connection_limit, 3u);
+
+  auto e = errors_of("[tls]\nmta_sts = true\n[tls.domain]\n\"x.example\" = \"strict\"\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].line, 4u);
+  EXPECT_EQ(e[0].key, "tls.domain.x.example");
+  EXPECT_NE(e[0].message.find("verify"), std::string::npos) << e[0].message;
+  EXPECT_FALSE(errors_of("[tls]\nmta_sts_port = 0\n").empty());
+  EXPECT_FALSE(errors_of("[tls]\nstrict = true\n").empty());
+}
+
 TEST(Config, SenderLoginsAreReadAndBadPatternsNameTheLine) {
   auto good = load_config_text(R"([smtp.senders]
 alice = ["alice@example.org", "@alice.example"]
