@@ -179,6 +179,21 @@ class MtaSts(unittest.TestCase):
         fetched = [h for h, _ in self.policies.requests if h == "mta-sts.enforce.test"]
         self.assertEqual(len(fetched), 1, "the cached policy is used while its id is the same")
 
+    def test_zz_a_restart_keeps_the_fetched_policies(self):
+        # Runs last (name order): it restarts the server on the same spool. The policy of
+        # enforce.test was fetched before; afterwards nothing is fetched again while its id
+        # stays, and it is still enforced.
+        send(self.server, "", "k@enforce.test")
+        self.assertEqual(first_result(self.server, "k@enforce.test")["event"], "Delivery")
+        before = len(self.policies.requests)
+        self.assertEqual(self.server.stop(), 0)
+        self.server.start()
+        send(self.server, "", "l@enforce.test")
+        r = first_result(self.server, "l@enforce.test")
+        self.assertEqual(r["event"], "Delivery", r)
+        self.assertIn("verified (mta-sts)", r["tls"])
+        self.assertEqual(len(self.policies.requests), before, "kept across the restart")
+
     def test_enforce_refuses_a_certificate_that_does_not_name_the_mx_host(self):
         send(self.server, "s@dsn.test", "c@wrongname.test")
         r = first_result(self.server, "c@wrongname.test")

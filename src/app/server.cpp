@@ -275,6 +275,7 @@ Status Server::Impl::start() {
     po.dns_timeout = cfg.dns.timeout;
     po.https = client_tls_verify.get();
     po.log = log.get();
+    po.state = spool.get();
     policy = std::make_unique<tlspolicy::PolicyResolver>(*resolver, std::move(po));
     destinations = policy.get();
   }

@@ -13,6 +13,7 @@
 #include "core/text.h"
 #include "dns/lookup.h"
 #include "observe/event_log.h"
+#include "spool/spool.h"
 #include "tlspolicy/fetch.h"
 #include "tlspolicy/mta_sts.h"
 
@@ -24,10 +25,13 @@ constexpr int kWorkers = 2;
 // TLSA records are looked at again this often: keys roll over on the receiver's schedule.
 constexpr int64_t kDaneRecheckMs = 300'000;
 
+constexpr std::string_view kStatePrefix = "mta-sts/";
+
 struct StsCached {
   std::optional<StsPolicy> policy;
   std::string id;
   int64_t expires_ms = 0;
+  std::string text;  // the policy file as fetched (what is kept in the spool)
 };
 
 struct DomainState {
@@ -70,6 +74,50 @@ struct PolicyResolver::Impl {
             .count();
       };
     }
+    if (!options.wall_ms) {
+      options.wall_ms = [] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+            .count();
+      };
+    }
+    load();
+  }
+
+  // Kept policies: "ID\nEXPIRES (Unix ms)\nPOLICY TEXT". Expired or unreadable ones are skipped
+  // (and overwritten by the next fetch).
+  void load() {
+    if (!options.state || !options.tls.mta_sts) return;
+    auto kept = options.state->read_state(std::string(kStatePrefix));
+    if (!kept.ok()) return;
+    const int64_t now = options.now_ms(), wall = options.wall_ms();
+    for (const auto& [key, value] : *kept) {
+      const size_t a = value.find('\n');
+      const size_t b = a == std::string::npos ? a : value.find('\n', a + 1);
+      if (b == std::string::npos) continue;
+      int64_t expires = 0;
+      try {
+        expires = std::stoll(value.substr(a + 1, b - a - 1));
+      } catch (const std::exception&) {
+        continue;
+      }
+      if (expires <= wall) continue;
+      StsParse p = parse_sts_policy(std::string_view(value).substr(b + 1));
+      if (!p.policy) continue;
+      DomainState& s = domains[key.substr(kStatePrefix.size())];
+      s.sts = StsCached{p.policy, value.substr(0, a), now + (expires - wall), value.substr(b + 1)};
+    }
+  }
+
+  void keep(const std::string& domain, const StsCached& c, int64_t now) {
+    if (!options.state) return;
+    const int64_t expires_wall = options.wall_ms() + (c.expires_ms - now);
+    std::string value = c.id;
+    value += '\n';
+    value += std::to_string(expires_wall);
+    value += '\n';
+    value += c.text;
+    (void)options.state->put_state(std::string(kStatePrefix) + domain, value);
   }
 
   void start() {
@@ -209,7 +257,8 @@ struct PolicyResolver::Impl {
       if (f.ok) {
         StsParse p = parse_sts_policy(f.body);
         if (p.policy) {
-          next = StsCached{p.policy, *id, now + int64_t{p.policy->max_age} * 1000};
+          next = StsCached{p.policy, *id, now + int64_t{p.policy->max_age} * 1000, f.body};
+          keep(domain, next, now);
           std::string mx;
           for (const auto& m : p.policy->mx) mx += (mx.empty() ? "" : " ") + m;
           line.str("result", "fetched")

@@ -17,8 +17,8 @@
 // first message to a domain waits for them, later ones use the cache until `mta_sts_recheck`
 // (the TXT id is then looked at again and the policy fetched only when it changed). A domain
 // without a policy is cached the same way. When the TXT record or the fetch fails and a policy
-// is cached, the cached one stays in force until it expires (section 5.1). Routes are left as
-// configured.
+// is cached, the cached one stays in force until it expires (section 5.1); fetched policies are
+// kept in the spool's state across restarts. Routes are left as configured.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +36,9 @@ class context;
 namespace sluice::observe {
 class EventLog;
 }
+namespace sluice::spool {
+class Spool;
+}
 
 namespace sluice::tlspolicy {
 
@@ -45,6 +48,10 @@ struct PolicyOptions {
   config::Duration dns_timeout{5'000};
   boost::asio::ssl::context* https = nullptr;  // verifying context for policy fetches
   observe::EventLog* log = nullptr;            // MtaStsPolicy / DanePolicy records
+  // Fetched MTA-STS policies are kept here ("mta-sts/DOMAIN") and read back at start: a restart
+  // neither forgets an enforce policy nor fetches every policy again.
+  spool::Spool* state = nullptr;
+  std::function<int64_t()> wall_ms;            // Unix milliseconds; default system_clock
   std::function<int64_t()> now_ms;             // monotonic milliseconds; default steady_clock
 };
 
