@@ -187,6 +187,7 @@ class MtaSts(unittest.TestCase):
         self.assertEqual(first_result(self.server, "k@enforce.test")["event"], "Delivery")
         before = len(self.policies.requests)
         self.assertEqual(self.server.stop(), 0)
+        self.server.proc.stderr.close()
         self.server.start()
         send(self.server, "", "l@enforce.test")
         r = first_result(self.server, "l@enforce.test")
@@ -275,6 +276,7 @@ class Dane(unittest.TestCase):
             shell=True, check=True, capture_output=True).stdout
         digest = hashlib.sha256(spki).hexdigest()
         wrong = hashlib.sha256(b"not this key").hexdigest()
+        forged = hashlib.sha256(b"signed, then changed").hexdigest()
         with open(os.path.join(d, "dane.test.zone"), "w") as f:
             f.write(f"""$ORIGIN dane.test.
 $TTL 300
@@ -283,10 +285,13 @@ $TTL 300
 ns IN A 127.0.0.1
 good IN MX 10 mx.dane.test.
 bad IN MX 10 mx2.dane.test.
+bogus IN MX 10 mx3.dane.test.
 mx IN A 127.0.0.2
 mx2 IN A 127.0.0.3
+mx3 IN A 127.0.0.3
 _{port}._tcp.mx IN TLSA 3 1 1 {digest}
 _{port}._tcp.mx2 IN TLSA 3 1 1 {wrong}
+_{port}._tcp.mx3 IN TLSA 3 1 1 {forged}
 """)
         with open(os.path.join(d, "plain.test.zone"), "w") as f:
             f.write(f"""$ORIGIN plain.test.
@@ -302,6 +307,14 @@ _{port}._tcp.mx IN TLSA 3 1 1 {wrong}
         ksk = run(tool("ldns-keygen"), "-a", "ECDSAP256SHA256", "-k", "dane.test").stdout.strip()
         zsk = run(tool("ldns-keygen"), "-a", "ECDSAP256SHA256", "dane.test").stdout.strip()
         run(tool("ldns-signzone"), "-n", "dane.test.zone", ksk, zsk)
+        # mx3's TLSA record changed after signing: its signature no longer matches (bogus), and
+        # the validating resolver answers SERVFAIL.
+        signed = os.path.join(d, "dane.test.zone.signed")
+        with open(signed) as f:
+            text = f.read()
+        assert forged in text
+        with open(signed, "w") as f:
+            f.write(text.replace(forged, digest))
         cls.dns_port = harness.free_port()
         conf = os.path.join(d, "unbound.conf")
         with open(conf, "w") as f:
@@ -379,6 +392,15 @@ auth-zone:
         self.assertIn("DANE verification failed", r["reply"])
         self.assertFalse([t for t in self.rx_bad.transactions
                           if "b@bad.dane.test" in [x.address for x in t.rcpts]])
+
+    def test_a_bogus_tlsa_answer_defers_rather_than_delivering_without_dane(self):
+        send(self.server, "", "d@bogus.dane.test")
+        r = first_result(self.server, "d@bogus.dane.test")
+        self.assertEqual(r["event"], "TransientFailure", r)
+        self.assertEqual((r["category"], r["stage"]), ("tls", "dns"), r)
+        self.assertIn("TLSA lookup failed", r["reply"])
+        self.assertFalse([t for t in self.rx_bad.transactions
+                          if "d@bogus.dane.test" in [x.address for x in t.rcpts]])
 
     def test_tlsa_records_the_resolver_did_not_validate_are_ignored(self):
         send(self.server, "", "c@plain.test")

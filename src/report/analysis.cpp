@@ -196,7 +196,11 @@ void Analysis::limit_change(const json::object& r, int64_t ts, bool suspension) 
     if (m.reason.starts_with("slow start") && !g.configured_known &&
         numeric_less(g.configured_limit, m.to))
       g.configured_limit = m.to;
-    if (m.reason.starts_with("connection-limit signal")) g.learned_limits[source] = m.to;
+    // What the receiver allowed: the level a signal set, or the higher one the controller took
+    // back to when connections set up before the signal kept working.
+    if (m.reason.starts_with("connection-limit signal") ||
+        m.reason.starts_with("connections set up before the signal work"))
+      g.learned_limits[source] = m.to;
   } else if (m.limit == "message_rate" && m.reason.starts_with("rate-limit signal")) {
     g.learned_rates[source] = m.to;
   }

@@ -152,6 +152,17 @@ TEST(ReportRecommend, ConnectionLimitRefusalsRecommendTheLearnedLimitAndSpreadin
   EXPECT_EQ(find(recs, "raise-limit", "gmail"), nullptr);
 }
 
+TEST(ReportRecommend, ALimitTakenBackUpAfterASignalIsWhatWasLearned) {
+  // ip2's signal set 2, then connections opened before it kept working: 3 was allowed.
+  Analysis a = limited_burst();
+  a.add(throttle(kStart + 6000, "ip2", "connection_limit", "3", "2", "connection-limit signal"));
+  a.add(throttle(kStart + 6001, "ip2", "connection_limit", "2", "3",
+                 "connections set up before the signal work"));
+  const Recommendation* lower = find(recommend(a, {}), "lower-limit", "gmail");
+  ASSERT_NE(lower, nullptr);
+  EXPECT_NE(lower->action.find("connection_limit = 3"), std::string::npos) << lower->action;
+}
+
 TEST(ReportRecommend, AHandfulOfSignalsIsNoise) {
   Analysis a;
   for (int i = 0; i < 1000; ++i) {

@@ -44,6 +44,9 @@ struct DomainState {
 struct HostTlsa {
   std::vector<dns::Tlsa> tlsa;
   int64_t checked_ms = 0;
+  // The lookup failed (SERVFAIL: a bogus signature, an unreachable server) under a validated
+  // MX: the host is not used rather than used without DANE (RFC 7672 section 2.2).
+  std::string failed;
 };
 
 std::string tlsa_name(const dns::Host& h) {
@@ -298,6 +301,7 @@ struct PolicyResolver::Impl {
         ht.checked_ms = now;
         // Only validated records count (RFC 7672 section 2.2): others are as if absent.
         if (t.ok() && t.authenticated) ht.tlsa = t.tlsa;
+        if (!t.ok() && !t.missing()) ht.failed = t.error.empty() ? "failed" : t.error;
         summary += (summary.empty() ? "" : " ") + h.name + "=" +
                    (ht.tlsa.empty() ? (t.ok() ? "insecure" : t.error.empty() ? "none" : t.error)
                                     : std::to_string(ht.tlsa.size()));
@@ -342,11 +346,27 @@ struct PolicyResolver::Impl {
       const DomainState& s = st->second;
       bool dane = false;
       if (tls.dane && s.mx_secure) {
+        std::vector<dns::Host> usable;
+        std::string failures;
         for (dns::Host& h : d.hosts) {
           auto hit = hosts.find(tlsa_name(h));
+          if (hit != hosts.end() && !hit->second.failed.empty()) {
+            failures += (failures.empty() ? "" : "; ") + tlsa_name(h) + ": " + hit->second.failed;
+            dane = true;
+            continue;
+          }
           if (hit != hosts.end()) h.tlsa = hit->second.tlsa;
           dane = dane || !h.tlsa.empty();
+          usable.push_back(std::move(h));
         }
+        if (usable.empty()) {
+          return Unexpected<dns::ResolveError>{dns::ResolveError{
+              false, smtp::Reply::make(451, "4.7.5",
+                                       "TLSA lookup failed for every MX host of " + domain +
+                                           " (" + failures +
+                                           "): not delivered without DANE (TLS policy failure)")}};
+        }
+        d.hosts = std::move(usable);
       }
       if (dane) {
         d.tls_by = "dane";  // RFC 8461 section 2: DANE first, MTA-STS not applied
@@ -402,22 +422,6 @@ void PolicyResolver::resolve(const std::string& domain_in, Done done) {
 
 bool PolicyResolver::needed(const config::TlsConfig& tls) {
   return tls.mta_sts || tls.dane || !tls.providers.empty() || !tls.domains.empty();
-}
-
-PolicyState PolicyResolver::state(const std::string& domain) const {
-  PolicyState out;
-  std::lock_guard lock(impl_->mu);
-  auto it = impl_->domains.find(to_lower(domain));
-  if (it == impl_->domains.end()) return out;
-  const DomainState& s = it->second;
-  if (s.sts.policy) {
-    out.mta_sts_mode = std::string(mode_name(s.sts.policy->mode));
-    out.mta_sts_id = s.sts.id;
-    out.mx = s.sts.policy->mx;
-    out.expires_ms = s.sts.expires_ms;
-  }
-  out.dane = s.mx_secure;
-  return out;
 }
 
 }  // namespace sluice::tlspolicy

@@ -55,15 +55,6 @@ struct PolicyOptions {
   std::function<int64_t()> now_ms;             // monotonic milliseconds; default steady_clock
 };
 
-// What is known of one domain's published policy (for tests and the admin API).
-struct PolicyState {
-  std::string mta_sts_mode;  // "", "none", "testing", "enforce"
-  std::string mta_sts_id;
-  std::vector<std::string> mx;
-  int64_t expires_ms = 0;
-  bool dane = false;  // DANE applies (validated MX, some host with TLSA records)
-};
-
 class PolicyResolver final : public dns::Resolver {
  public:
   PolicyResolver(dns::Resolver& inner, PolicyOptions options);
@@ -75,8 +66,6 @@ class PolicyResolver final : public dns::Resolver {
 
   // Whether anything beyond the inner resolver is configured (MTA-STS, DANE or a [tls] map).
   static bool needed(const config::TlsConfig& tls);
-
-  PolicyState state(const std::string& domain) const;
 
   struct Impl;
 
