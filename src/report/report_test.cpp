@@ -158,7 +158,8 @@ TEST(ReportRecommend, ALimitTakenBackUpAfterASignalIsWhatWasLearned) {
   a.add(throttle(kStart + 6000, "ip2", "connection_limit", "3", "2", "connection-limit signal"));
   a.add(throttle(kStart + 6001, "ip2", "connection_limit", "2", "3",
                  "connections set up before the signal work"));
-  const Recommendation* lower = find(recommend(a, {}), "lower-limit", "gmail");
+  const auto recs = recommend(a, {});
+  const Recommendation* lower = find(recs, "lower-limit", "gmail");
   ASSERT_NE(lower, nullptr);
   EXPECT_NE(lower->action.find("connection_limit = 3"), std::string::npos) << lower->action;
 }
