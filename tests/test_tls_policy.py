@@ -178,6 +178,8 @@ class MtaSts(unittest.TestCase):
         self.assertEqual(first_result(self.server, "b@enforce.test")["event"], "Delivery")
         fetched = [h for h, _ in self.policies.requests if h == "mta-sts.enforce.test"]
         self.assertEqual(len(fetched), 1, "the cached policy is used while its id is the same")
+        # The TXT record was asked for with the MX records, and cached with them (TTL 60 s).
+        self.assertEqual(len(self.dns.queries("_mta-sts.enforce.test", "TXT")), 1)
 
     def test_zz_a_restart_keeps_the_fetched_policies(self):
         # Runs last (name order): it restarts the server on the same spool. The policy of

@@ -258,6 +258,7 @@ Status Server::Impl::start() {
   ro.tls = cfg.delivery.tls;
   ro.routes = cfg.routes;
   ro.providers = &providers;
+  ro.mta_sts_txt = cfg.tls.mta_sts;
   auto r = dns::AresResolver::create(std::move(ro));
   if (!r) return Unexpected<Error>{r.error()};
   resolver = std::move(*r);

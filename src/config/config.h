@@ -200,7 +200,7 @@ struct TlsConfig {
   bool dane = false;     // TLSA records, trusted only when the resolver validates (AD bit)
   uint16_t mta_sts_port = 443;       // the policy host's HTTPS port (tests use others)
   Duration mta_sts_timeout{20'000};  // fetching one policy, connect to body
-  Duration mta_sts_recheck{3'600'000};  // a cached policy's TXT id is looked at again after this
+  Duration mta_sts_retry{900'000};  // a policy that could not be fetched is tried again after this
   std::map<std::string, TlsPolicy> providers;  // [tls.provider] gmail = "verify"
   std::map<std::string, TlsPolicy> domains;    // [tls.domain] "bank.example" = "verify"
   friend bool operator==(const TlsConfig&, const TlsConfig&) = default;

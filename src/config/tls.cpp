@@ -53,7 +53,7 @@ void read_tls_section(const toml::table& root, const std::string& file, TlsConfi
   sec.u32("mta_sts_port", port, 1, 65535);
   out.mta_sts_port = static_cast<uint16_t>(port);
   sec.duration("mta_sts_timeout", out.mta_sts_timeout, milliseconds(100), milliseconds(300'000));
-  sec.duration("mta_sts_recheck", out.mta_sts_recheck, milliseconds(1'000),
+  sec.duration("mta_sts_retry", out.mta_sts_retry, milliseconds(1'000),
                milliseconds(86'400'000));
   sec.known("provider");
   sec.known("domain");

@@ -41,6 +41,10 @@ struct Destination {
   // What chose `tls` beyond [delivery] or the route: "mta-sts", "mta-sts testing", "dane",
   // "domain", "provider"; "" otherwise. In log lines and deferral texts.
   std::string tls_by;
+  // The _mta-sts.DOMAIN TXT records (AresOptions::mta_sts_txt; cached with the MX answer), and
+  // whether that lookup failed (SERVFAIL, timeout) rather than found none.
+  std::vector<std::string> sts_records;
+  bool sts_lookup_failed = false;
 };
 
 // A domain that cannot be resolved: transient (SERVFAIL, timeout) or permanent (NXDOMAIN,

@@ -122,6 +122,9 @@ struct Resolution {
   config::TlsPolicy tls = config::TlsPolicy::kOpportunistic;
   std::string route_site;
   std::string route_provider;  // a route's own provider name
+  std::vector<std::string> sts_records;  // _mta-sts TXT records (AresOptions::mta_sts_txt)
+  bool sts_lookup_failed = false;
+  bool finished = false;  // finish() ran: a query still out completes nothing more
 };
 
 struct AresResolver::Impl {
@@ -276,6 +279,31 @@ void AresResolver::Impl::start(const std::string& domain_in, Done done) {
                transient("MX lookup for " + r->domain + " failed: " + status_text(status))},
            0);
   });
+  if (options.mta_sts_txt) {
+    // In parallel with the MX step: the policy resolver needs it for every domain, and one
+    // round trip here costs nothing more (src/tlspolicy/).
+    query(r, "_mta-sts." + domain, ns_t_txt,
+          [this, r](int status, const unsigned char* abuf, int alen) {
+            --r->pending;
+            if (status == ARES_SUCCESS) {
+              ares_txt_ext* txt = nullptr;
+              if (ares_parse_txt_reply_ext(abuf, alen, &txt) == ARES_SUCCESS) {
+                r->ttl = std::min(r->ttl, min_answer_ttl(abuf, alen));
+                for (ares_txt_ext* t = txt; t; t = t->next) {
+                  std::string part(reinterpret_cast<const char*>(t->txt), t->length);
+                  if (t->record_start || r->sts_records.empty())
+                    r->sts_records.push_back(std::move(part));
+                  else
+                    r->sts_records.back() += part;
+                }
+                ares_free_data(txt);
+              }
+            } else if (status != ARES_ENODATA && status != ARES_ENOTFOUND) {
+              r->sts_lookup_failed = true;
+            }
+            complete_if_done(r);
+          });
+  }
 }
 
 void AresResolver::Impl::lookup_addresses(const std::shared_ptr<Resolution>& r) {
@@ -303,7 +331,7 @@ void AresResolver::Impl::lookup_addresses(const std::shared_ptr<Resolution>& r) 
 }
 
 void AresResolver::Impl::complete_if_done(const std::shared_ptr<Resolution>& r) {
-  if (r->pending > 0) return;
+  if (r->pending > 0 || r->finished) return;
   std::erase_if(r->hosts, [](const Host& h) { return h.addresses.empty(); });
   for (Host& h : r->hosts) {  // IPv4 first: loopback tests and most receivers; then IPv6
     std::stable_partition(h.addresses.begin(), h.addresses.end(),
@@ -327,11 +355,14 @@ void AresResolver::Impl::complete_if_done(const std::shared_ptr<Resolution>& r) 
                                               : std::string();
   d.hosts = r->hosts;
   d.tls = r->tls;
+  d.sts_records = r->sts_records;
+  d.sts_lookup_failed = r->sts_lookup_failed;
   finish(r, d, r->ttl == UINT32_MAX ? 0 : r->ttl);
 }
 
 void AresResolver::Impl::finish(const std::shared_ptr<Resolution>& r, ResolveResult result,
                                 uint32_t ttl) {
+  r->finished = true;
   in_progress.erase(r->domain);
   if (ttl > 0)
     cache.insert_or_assign(r->domain, Cached{Clock::now() + std::chrono::seconds(ttl), result});

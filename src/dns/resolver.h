@@ -44,6 +44,8 @@ struct AresOptions {
   std::map<std::string, config::Route> routes;  // lower-case domain -> route
   config::TlsPolicy tls = config::TlsPolicy::kOpportunistic;  // [delivery] tls: MX destinations
   const Providers* providers = nullptr;
+  // Also ask for _mta-sts.DOMAIN TXT, in parallel with MX (Destination::sts_records).
+  bool mta_sts_txt = false;
 };
 
 class AresResolver final : public Resolver {

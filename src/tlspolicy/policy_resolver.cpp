@@ -36,7 +36,9 @@ struct StsCached {
 
 struct DomainState {
   StsCached sts;
-  std::optional<int64_t> sts_checked_ms;
+  // The last fetch failed for this id: not tried again before failed_ms + mta_sts_retry.
+  std::string failed_id;
+  int64_t failed_ms = 0;
   std::optional<int64_t> dane_checked_ms;
   bool mx_secure = false;
 };
@@ -137,24 +139,45 @@ struct PolicyResolver::Impl {
     for (auto& t : workers) t.join();
   }
 
-  // Whether the cache answers for `domain` and `d`'s hosts (under mu).
-  bool fresh(const std::string& domain, const dns::Destination& d, int64_t now) const {
+  // The id the domain's _mta-sts TXT records announce: exactly one v=STSv1 record, valid
+  // (section 3.1); nullopt otherwise.
+  static std::optional<std::string> sts_id(const dns::Destination& d) {
+    std::optional<std::string> id;
+    int records = 0;
+    for (const std::string& v : d.sts_records) {
+      if (!v.starts_with("v=STSv1")) continue;
+      ++records;
+      id = parse_sts_txt(v);
+    }
+    return records == 1 ? id : std::nullopt;
+  }
+
+  // Whether a policy must be fetched for `domain` announcing `id` (under mu): none cached with
+  // this id, and no fetch of it failed lately.
+  bool needs_fetch(const std::string& domain, const std::optional<std::string>& id,
+                   int64_t now) const {
+    if (!options.tls.mta_sts || !id) return false;
     auto it = domains.find(domain);
-    if (it == domains.end()) return false;
+    if (it == domains.end()) return true;
     const DomainState& s = it->second;
-    if (options.tls.mta_sts &&
-        (!s.sts_checked_ms || now - *s.sts_checked_ms >= options.tls.mta_sts_recheck.count()))
-      return false;
-    if (options.tls.dane) {
-      if (!s.dane_checked_ms || now - *s.dane_checked_ms >= kDaneRecheckMs) return false;
-      if (s.mx_secure) {
-        for (const dns::Host& h : d.hosts) {
-          auto hit = hosts.find(tlsa_name(h));
-          if (hit == hosts.end() || now - hit->second.checked_ms >= kDaneRecheckMs) return false;
-        }
+    if (s.sts.policy && s.sts.expires_ms > now && s.sts.id == *id) return false;
+    return !(s.failed_id == *id && now - s.failed_ms < options.tls.mta_sts_retry.count());
+  }
+
+  // Whether DANE's lookups for `domain` and `d`'s hosts are due (under mu).
+  bool needs_dane(const std::string& domain, const dns::Destination& d, int64_t now) const {
+    if (!options.tls.dane) return false;
+    auto it = domains.find(domain);
+    if (it == domains.end()) return true;
+    const DomainState& s = it->second;
+    if (!s.dane_checked_ms || now - *s.dane_checked_ms >= kDaneRecheckMs) return true;
+    if (s.mx_secure) {
+      for (const dns::Host& h : d.hosts) {
+        auto hit = hosts.find(tlsa_name(h));
+        if (hit == hosts.end() || now - hit->second.checked_ms >= kDaneRecheckMs) return true;
       }
     }
-    return true;
+    return false;
   }
 
   void on_inner(const std::string& domain, dns::ResolveResult r, Done done) {
@@ -164,8 +187,7 @@ struct PolicyResolver::Impl {
     const int64_t now = options.now_ms();
     {
       std::unique_lock lock(mu);
-      const bool lookups = options.tls.mta_sts || options.tls.dane;
-      if (lookups && !fresh(domain, *r, now)) {
+      if (needs_fetch(domain, sts_id(*r), now) || needs_dane(domain, *r, now)) {
         auto [it, first] = waiting.try_emplace(domain);
         it->second.emplace_back(std::move(*r), std::move(done));
         if (first) {
@@ -193,10 +215,16 @@ struct PolicyResolver::Impl {
         queue.pop_front();
         sample = waiting[domain].front().first;
       }
-      if (lookup) {
-        if (options.tls.mta_sts) refresh_sts(*lookup, domain);
-        if (options.tls.dane) refresh_dane(*lookup, domain, sample);
+      bool fetch = false, dane = false;
+      const std::optional<std::string> id = sts_id(sample);
+      {
+        std::lock_guard lock(mu);
+        const int64_t now = options.now_ms();
+        fetch = needs_fetch(domain, id, now);
+        dane = needs_dane(domain, sample, now);
       }
+      if (lookup && fetch) fetch_sts(*lookup, domain, *id);
+      if (lookup && dane) refresh_dane(*lookup, domain, sample);
       std::vector<std::pair<dns::Destination, Done>> ready;
       {
         std::lock_guard lock(mu);
@@ -212,79 +240,52 @@ struct PolicyResolver::Impl {
     if (options.log) options.log->write(line.finish());
   }
 
-  void refresh_sts(dns::Lookup& lookup, const std::string& domain) {
-    const dns::Answer txt = lookup.txt("_mta-sts." + domain);
-    // Section 3.1: records that do not start with v=STSv1 are discarded; not exactly one left,
-    // or that one invalid: no policy is announced.
-    std::optional<std::string> id;
-    int records = 0;
-    for (const std::string& v : txt.values) {
-      if (!v.starts_with("v=STSv1")) continue;
-      ++records;
-      id = parse_sts_txt(v);
-    }
-    if (records != 1) id.reset();
-    const int64_t now = options.now_ms();
-    StsCached cached;
-    {
-      std::lock_guard lock(mu);
-      cached = domains[domain].sts;
-    }
-    const bool cached_valid = cached.policy && cached.expires_ms > now;
-    StsCached next = cached_valid ? cached : StsCached{};
-    JsonLine line;
-    line.timestamp().str("event", "MtaStsPolicy").str("domain", domain);
-    bool changed = false;
-    if (!id) {
-      if (cached_valid) {
-        line.str("result", "cached").str("why", txt.ok() ? "no valid _mta-sts record"
-                                                          : "no _mta-sts record");
-        changed = true;  // worth a line: the record went away while the policy holds
-      } else if (txt.error.size()) {
-        line.str("result", "none").str("why", "_mta-sts lookup failed: " + txt.error);
-        changed = true;
-      }
-    } else if (cached_valid && cached.id == *id) {
-      // Unchanged: nothing fetched.
+  // Fetches the policy `id` announces. On failure a cached policy stays in force until it
+  // expires (section 5.1); without one the domain has none. Either way the line says so.
+  void fetch_sts(dns::Lookup& lookup, const std::string& domain, const std::string& id) {
+    std::vector<std::string> addresses = lookup.a("mta-sts." + domain).values;
+    for (auto& a : lookup.aaaa("mta-sts." + domain).values) addresses.push_back(std::move(a));
+    Fetched f;
+    if (!options.https) {
+      f.error = "no trusted CAs to verify the policy host";
     } else {
-      std::vector<std::string> addresses = lookup.a("mta-sts." + domain).values;
-      for (auto& a : lookup.aaaa("mta-sts." + domain).values) addresses.push_back(std::move(a));
-      Fetched f;
-      if (!options.https) {
-        f.error = "no trusted CAs to verify the policy host";
+      f = fetch_policy(domain, addresses, options.tls.mta_sts_port, *options.https,
+                       options.tls.mta_sts_timeout);
+    }
+    const int64_t now = options.now_ms();
+    JsonLine line;
+    line.timestamp().str("event", "MtaStsPolicy").str("domain", domain).str("id", id);
+    std::string error = f.error;
+    std::optional<StsCached> fetched;
+    if (f.ok) {
+      StsParse p = parse_sts_policy(f.body);
+      if (p.policy) {
+        fetched = StsCached{p.policy, id, now + int64_t{p.policy->max_age} * 1000, f.body};
+        std::string mx;
+        for (const auto& m : p.policy->mx) mx += (mx.empty() ? "" : " ") + m;
+        line.str("result", "fetched")
+            .str("mode", mode_name(p.policy->mode))
+            .str("mx", mx)
+            .unum("max_age", p.policy->max_age);
       } else {
-        f = fetch_policy(domain, addresses, options.tls.mta_sts_port, *options.https,
-                         options.tls.mta_sts_timeout);
+        error = "the policy is not valid: " + p.error;
       }
-      std::string error = f.error;
-      if (f.ok) {
-        StsParse p = parse_sts_policy(f.body);
-        if (p.policy) {
-          next = StsCached{p.policy, *id, now + int64_t{p.policy->max_age} * 1000, f.body};
-          keep(domain, next, now);
-          std::string mx;
-          for (const auto& m : p.policy->mx) mx += (mx.empty() ? "" : " ") + m;
-          line.str("result", "fetched")
-              .str("mode", mode_name(p.policy->mode))
-              .str("id", *id)
-              .str("mx", mx)
-              .unum("max_age", p.policy->max_age);
-        } else {
-          error = "the policy is not valid: " + p.error;
-        }
-      }
-      if (!error.empty()) {
-        line.str("result", cached_valid ? "cached" : "none").str("why", error);
-      }
-      changed = true;
     }
     {
       std::lock_guard lock(mu);
       DomainState& s = domains[domain];
-      s.sts = next;
-      s.sts_checked_ms = now;
+      if (fetched) {
+        s.sts = *fetched;
+        s.failed_id.clear();
+      } else {
+        const bool cached = s.sts.policy && s.sts.expires_ms > now;
+        line.str("result", cached ? "cached" : "none").str("why", error);
+        s.failed_id = id;
+        s.failed_ms = now;
+      }
     }
-    if (changed) log(line);
+    if (fetched) keep(domain, *fetched, now);
+    log(line);
   }
 
   void refresh_dane(dns::Lookup& lookup, const std::string& domain, const dns::Destination& d) {

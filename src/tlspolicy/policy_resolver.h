@@ -13,12 +13,14 @@
 // [mta-sts]"), so that its mail never shares a connection made under a weaker policy; shaping
 // still matches [shaping.site] by the MX hosts alone.
 //
-// Lookups and fetches run on two worker threads of this class (never on the I/O threads): the
-// first message to a domain waits for them, later ones use the cache until `mta_sts_recheck`
-// (the TXT id is then looked at again and the policy fetched only when it changed). A domain
-// without a policy is cached the same way. When the TXT record or the fetch fails and a policy
-// is cached, the cached one stays in force until it expires (section 5.1); fetched policies are
-// kept in the spool's state across restarts. Routes are left as configured.
+// The `_mta-sts` TXT records come with the MX answer (the resolver asks for both at once and
+// caches them for their TTL: AresOptions::mta_sts_txt). A policy is fetched when a domain
+// announces an id no cached policy has; the fetches, and DANE's TLSA lookups, run on two worker
+// threads of this class (never on the I/O threads), and only the messages of that domain wait
+// for them. A fetch that fails is not tried again for `mta_sts_retry`; a cached policy stays in
+// force until it expires even when the TXT record goes away or the fetch fails (section 5.1).
+// Fetched policies are kept in the spool's state across restarts. Routes are left as
+// configured.
 #pragma once
 
 #include <cstdint>
