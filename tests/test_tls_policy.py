@@ -87,6 +87,20 @@ def first_result(server, rcpt):
         f"the result for {rcpt}")[0]
 
 
+def sent_to(rx, rcpt):
+    """The transactions in which receiver rx got rcpt (in clear or not)."""
+    return [t for t in rx.transactions if rcpt in [x.address for x in t.rcpts]]
+
+
+def deferred(test, server, rcpt, stage, text):
+    """rcpt's first attempt deferred with category tls at `stage`, the reply containing text."""
+    r = first_result(server, rcpt)
+    test.assertEqual(r["event"], "TransientFailure", r)
+    test.assertEqual((r["category"], r["stage"]), ("tls", stage), r)
+    test.assertIn(text, r["reply"])
+    return r
+
+
 class MtaSts(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -160,9 +174,6 @@ class MtaSts(unittest.TestCase):
         cls.dsn_rx.stop()
         cls.tmp.cleanup()
 
-    def delivered_in_clear_or_not(self, rcpt):
-        return [t for t in self.rx.transactions if rcpt in [x.address for x in t.rcpts]]
-
     def test_enforce_delivers_over_verified_tls_and_fetches_the_policy_once(self):
         send(self.server, "", "a@enforce.test")
         r = first_result(self.server, "a@enforce.test")
@@ -199,12 +210,9 @@ class MtaSts(unittest.TestCase):
 
     def test_enforce_refuses_a_certificate_that_does_not_name_the_mx_host(self):
         send(self.server, "s@dsn.test", "c@wrongname.test")
-        r = first_result(self.server, "c@wrongname.test")
-        self.assertEqual(r["event"], "TransientFailure", r)
-        self.assertEqual((r["category"], r["stage"]), ("tls", "starttls"), r)
-        self.assertIn("(mta-sts)", r["reply"])
+        r = deferred(self, self.server, "c@wrongname.test", "starttls", "(mta-sts)")
         self.assertIn("mismatch", r["reply"].lower())
-        self.assertFalse(self.delivered_in_clear_or_not("c@wrongname.test"))
+        self.assertFalse(sent_to(self.rx, "c@wrongname.test"))
         # The DSN when it expires says why.
         self.dsn_rx.wait_for(
             lambda rx: any(b"c@wrongname.test" in m.data for m in rx.messages), what="the DSN")
@@ -214,12 +222,9 @@ class MtaSts(unittest.TestCase):
 
     def test_enforce_refuses_mx_hosts_the_policy_does_not_list(self):
         send(self.server, "", "d@unlisted.test")
-        r = first_result(self.server, "d@unlisted.test")
-        self.assertEqual(r["event"], "TransientFailure", r)
-        self.assertEqual(r["category"], "tls", r)
-        self.assertIn("MTA-STS policy", r["reply"])
+        r = deferred(self, self.server, "d@unlisted.test", "dns", "MTA-STS policy")
         self.assertIn("mx.elsewhere.test", r["reply"])
-        self.assertFalse(self.delivered_in_clear_or_not("d@unlisted.test"))
+        self.assertFalse(sent_to(self.rx, "d@unlisted.test"))
 
     def test_testing_mode_delivers_and_logs_the_failure(self):
         send(self.server, "", "e@testing.test")
@@ -243,9 +248,7 @@ class MtaSts(unittest.TestCase):
     def test_the_operators_policy_for_a_domain_wins(self):
         # [tls.domain] "strict.test" = "verify": no policy published, verified all the same.
         send(self.server, "", "h@strict.test")
-        r = first_result(self.server, "h@strict.test")
-        self.assertEqual((r["event"], r["category"]), ("TransientFailure", "tls"), r)
-        self.assertIn("(domain)", r["reply"])
+        r = deferred(self, self.server, "h@strict.test", "starttls", "(domain)")
         self.assertTrue(r["site"].endswith("[domain]"), r["site"])
         # [tls.domain] "relaxed.test" = "opportunistic" over its published enforce policy.
         send(self.server, "", "i@relaxed.test")
@@ -388,21 +391,13 @@ auth-zone:
 
     def test_a_certificate_matching_no_tlsa_record_defers_with_category_tls(self):
         send(self.server, "", "b@bad.dane.test")
-        r = first_result(self.server, "b@bad.dane.test")
-        self.assertEqual(r["event"], "TransientFailure", r)
-        self.assertEqual((r["category"], r["stage"]), ("tls", "starttls"), r)
-        self.assertIn("DANE verification failed", r["reply"])
-        self.assertFalse([t for t in self.rx_bad.transactions
-                          if "b@bad.dane.test" in [x.address for x in t.rcpts]])
+        deferred(self, self.server, "b@bad.dane.test", "starttls", "DANE verification failed")
+        self.assertFalse(sent_to(self.rx_bad, "b@bad.dane.test"))
 
     def test_a_bogus_tlsa_answer_defers_rather_than_delivering_without_dane(self):
         send(self.server, "", "d@bogus.dane.test")
-        r = first_result(self.server, "d@bogus.dane.test")
-        self.assertEqual(r["event"], "TransientFailure", r)
-        self.assertEqual((r["category"], r["stage"]), ("tls", "dns"), r)
-        self.assertIn("TLSA lookup failed", r["reply"])
-        self.assertFalse([t for t in self.rx_bad.transactions
-                          if "d@bogus.dane.test" in [x.address for x in t.rcpts]])
+        deferred(self, self.server, "d@bogus.dane.test", "dns", "TLSA lookup failed")
+        self.assertFalse(sent_to(self.rx_bad, "d@bogus.dane.test"))
 
     def test_tlsa_records_the_resolver_did_not_validate_are_ignored(self):
         send(self.server, "", "c@plain.test")

@@ -51,6 +51,12 @@ struct HostTlsa {
   std::string failed;
 };
 
+// A domain whose TLS policy leaves no host to deliver to: deferred, read as category tls.
+dns::ResolveResult policy_failure(const std::string& text) {
+  return Unexpected<dns::ResolveError>{
+      dns::ResolveError{false, smtp::Reply::make(451, "4.7.5", text)}};
+}
+
 std::string tlsa_name(const dns::Host& h) {
   return "_" + std::to_string(h.port) + "._tcp." + h.name;
 }
@@ -361,11 +367,8 @@ struct PolicyResolver::Impl {
           usable.push_back(std::move(h));
         }
         if (usable.empty()) {
-          return Unexpected<dns::ResolveError>{dns::ResolveError{
-              false, smtp::Reply::make(451, "4.7.5",
-                                       "TLSA lookup failed for every MX host of " + domain +
-                                           " (" + failures +
-                                           "): not delivered without DANE (TLS policy failure)")}};
+          return policy_failure("TLSA lookup failed for every MX host of " + domain + " (" +
+                                failures + "): not delivered without DANE (TLS policy failure)");
         }
         d.hosts = std::move(usable);
       }
@@ -381,11 +384,9 @@ struct PolicyResolver::Impl {
           if (listed.empty()) {
             std::string mx;
             for (const auto& m : p.mx) mx += (mx.empty() ? "" : ", ") + m;
-            return Unexpected<dns::ResolveError>{dns::ResolveError{
-                false, smtp::Reply::make(451, "4.7.5",
-                                         "no MX host of " + domain +
-                                             " is listed in its MTA-STS policy (mx: " + mx +
-                                             "; mode enforce): TLS policy failure")}};
+            return policy_failure("no MX host of " + domain +
+                                  " is listed in its MTA-STS policy (mx: " + mx +
+                                  "; mode enforce): TLS policy failure");
           }
           d.hosts = std::move(listed);
           d.tls = config::TlsPolicy::kVerify;
