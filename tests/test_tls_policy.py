@@ -14,6 +14,7 @@ that does not defers with category tls, and TLSA records in the unsigned zone ar
 """
 import hashlib
 import http.server
+import json
 import os
 import shutil
 import smtplib
@@ -219,6 +220,15 @@ class MtaSts(unittest.TestCase):
         [dsn] = [m for m in self.dsn_rx.messages if b"c@wrongname.test" in m.data]
         self.assertIn(b"mta-sts", dsn.data)
         self.assertIn(b"4.7.5", dsn.data)
+        # sluice report names the domain, the reply and the way out.
+        out = subprocess.run([harness.BIN, "report", self.server.log_path, "--json"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        recs = {(r["kind"], r["provider"]): r for r in json.loads(out.stdout)["recommendations"]}
+        fix = recs[("fix-tls", "wrongname.test")]
+        self.assertIn('[tls.domain] "wrongname.test" = "opportunistic"', fix["action"])
+        self.assertIn("hostname mismatch", fix["evidence"])
+        self.assertNotIn(("fix-tls", "enforce.test"), recs)
 
     def test_enforce_refuses_mx_hosts_the_policy_does_not_list(self):
         send(self.server, "", "d@unlisted.test")

@@ -314,6 +314,26 @@ void trust(const Group& g, const Context& ctx, std::vector<Recommendation>& out)
   }
 }
 
+// A recipient domain whose receivers fail the TLS sluice requires of them (its MTA-STS or DANE
+// policy, [tls.domain], or the receiver's own demand): its mail waits until they fix it or it
+// expires. A few refusals among deliveries are noise (one bad MX host of several).
+void tls(const Group& d, std::vector<Recommendation>& out) {
+  const Party& t = d.total;
+  const uint64_t n = deferred(t, "tls") + bounced(t, "tls");
+  if (n == 0 || (n < kMinSignals && t.delivered > 0)) return;
+  Recommendation r{"fix-tls", d.name, 3, "", ""};
+  r.action = "Mail to " + d.name +
+             " waits on TLS: send the reply to its postmaster (a certificate, MTA-STS policy or "
+             "TLSA record that does not verify); if it must go before they fix it, "
+             "[tls.domain] \"" +
+             d.name + "\" = \"opportunistic\" drops the check for this domain only";
+  r.evidence = std::to_string(n) + " TLS refusals, " + std::to_string(t.delivered) +
+               " delivered, " + std::to_string(d.expired) + " expired";
+  if (auto it = d.last_reply.find("tls"); it != d.last_reply.end())
+    r.evidence += "; latest reply: " + it->second;
+  out.push_back(std::move(r));
+}
+
 }  // namespace
 
 std::vector<Recommendation> recommend(const Analysis& a, const Context& ctx) {
@@ -325,6 +345,7 @@ std::vector<Recommendation> recommend(const Analysis& a, const Context& ctx) {
     sources(g, ctx, out);
     tenants(g, out);
   }
+  for (const auto& [name, d] : a.domains()) tls(d, out);
   std::stable_sort(out.begin(), out.end(), [](const Recommendation& x, const Recommendation& y) {
     return x.severity > y.severity;
   });

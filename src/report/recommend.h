@@ -22,8 +22,9 @@ struct Context {
 
 struct Recommendation {
   std::string kind;      // lower-limit, lower-rate, raise-limit, spread-campaign, slow-warmup,
-                         // move-tenant, fix-authentication, contact-postmaster, clean-list
-  std::string provider;  // the group it is about
+                         // move-tenant, fix-authentication, contact-postmaster, clean-list,
+                         // fix-tls
+  std::string provider;  // the group it is about (fix-tls: the recipient domain)
   int severity = 1;      // 3 act now, 2 soon, 1 worth a look
   std::string action;    // what to do, with the configuration to write where there is one
   std::string evidence;  // the numbers from the log behind it

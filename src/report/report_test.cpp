@@ -211,6 +211,40 @@ TEST(ReportRecommend, ReputationSuspensionsNameThePostmasterPageAndAuthFailuresT
   EXPECT_EQ(recs.front().severity, 3);
 }
 
+TEST(ReportRecommend, ADomainWhoseReceiversFailItsTlsPolicyIsNamed) {
+  Analysis a;
+  for (int i = 0; i < 3; ++i) {  // bank.test: nothing gets through its MTA-STS policy
+    Rec r;
+    r.id = std::to_string(i);
+    r.recipient = "a@bank.test";
+    r.provider = "bankmx";
+    r.event = "TransientFailure";
+    r.category = "tls";
+    r.reply = "451 4.7.5 TLS certificate verification failed for mx.bank.test (mta-sts): "
+              "hostname mismatch";
+    a.add(r.obj());
+  }
+  for (int i = 0; i < 100; ++i) {  // shop.test: two refusals among a hundred deliveries
+    Rec r;
+    r.id = std::to_string(100 + i);
+    r.recipient = "a@shop.test";
+    r.event = i < 2 ? "TransientFailure" : "Delivery";
+    r.category = "tls";
+    r.reply = "451 4.7.5 TLS certificate verification failed for mx2.shop.test: expired";
+    a.add(r.obj());
+  }
+  const auto recs = recommend(a, {});
+  const Recommendation* bank = find(recs, "fix-tls", "bank.test");
+  ASSERT_NE(bank, nullptr);
+  EXPECT_NE(bank->action.find("[tls.domain] \"bank.test\" = \"opportunistic\""),
+            std::string::npos)
+      << bank->action;
+  EXPECT_NE(bank->evidence.find("3 TLS refusals, 0 delivered"), std::string::npos)
+      << bank->evidence;
+  EXPECT_NE(bank->evidence.find("hostname mismatch"), std::string::npos) << bank->evidence;
+  EXPECT_EQ(find(recs, "fix-tls", "shop.test"), nullptr);  // noise
+}
+
 TEST(ReportRecommend, AQuietReceiverWhileMailWaitsMeansRaiseTheConfiguredLimit) {
   Analysis a;
   a.add(throttle(kStart, "ip1", "connection_limit", "1", "2", "slow start: a connection works",
