@@ -140,16 +140,19 @@ class MtaSts(unittest.TestCase):
                 zone.append(dnsfixture.host("mta-sts." + domain,
                                             "127.0.0.6" if domain == "badhost.test" else "127.0.0.5"))
         for mx in ("mx.good.test", "mx.wrongname.test", "mx.testing.test", "mx.strict.test",
-                   "mx.relaxed.test"):
+                   "mx.relaxed.test", "aspmx.l.google.com"):
             zone.append(dnsfixture.host(mx, "127.0.0.2"))
-        cls.dns = dnsfixture.DnsServer(zone).start()
+        # A Google Workspace domain: provider gmail (etc/providers.toml) by its MX host.
+        zone.append(dnsfixture.mx("workspace.test", "aspmx.l.google.com", 10))
+        cls.dns = dnsfixture.DnsServer(zone, zones=("test", "google.com")).start()
         cls.server = harness.Sluice(
             queue={"hold": False, "min_backoff": "1s", "max_backoff": "2s", "max_age": "6s"},
             delivery={"port": port, "tls_ca_file": ca[1], "connect_timeout": "2s"},
             dns={"nameservers": [cls.dns.nameserver], "timeout": "1s"},
             routes={"dsn.test": {"host": "127.0.0.1", "port": cls.dsn_rx.port}},
             extra=f"[tls]\nmta_sts = true\nmta_sts_port = {https_port}\nmta_sts_timeout = \"5s\"\n"
-                  "[tls.domain]\n\"strict.test\" = \"verify\"\n\"relaxed.test\" = \"opportunistic\"\n")
+                  "[tls.domain]\n\"strict.test\" = \"verify\"\n\"relaxed.test\" = \"opportunistic\"\n"
+                  "[tls.provider]\ngmail = \"verify\"\n")
         cls.server.start()
 
     @staticmethod
@@ -264,6 +267,13 @@ class MtaSts(unittest.TestCase):
         send(self.server, "", "i@relaxed.test")
         r = first_result(self.server, "i@relaxed.test")
         self.assertEqual(r["event"], "Delivery", r)
+
+    def test_a_providers_policy_covers_its_whole_site(self):
+        # [tls.provider] gmail = "verify": mx.good.test's certificate does not name aspmx.
+        send(self.server, "", "j@workspace.test")
+        r = deferred(self, self.server, "j@workspace.test", "starttls", "(provider)")
+        self.assertEqual((r["provider"], r["site"]), ("gmail", "aspmx.l.google.com"), r)
+        self.assertFalse(sent_to(self.rx, "j@workspace.test"))
 
     def test_a_domain_without_a_policy_is_unchanged(self):
         send(self.server, "", "g@plain.test")
