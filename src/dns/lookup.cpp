@@ -78,6 +78,9 @@ struct Lookup::Impl {
     return done;
   }
 
+  // ask_raw, read: the status, the AD bit, and the RDATA of the answers of `type`.
+  Answer ask_validated(const std::string& name, int type, std::vector<std::string>& rdata);
+
   // One question; `parse` turns a NOERROR answer into values.
   template <class Parse>
   Answer ask(const std::string& name, int type, Parse parse) {
@@ -140,27 +143,33 @@ Answer Lookup::txt(const std::string& name) {
   });
 }
 
+namespace {
+const void* address_of(const ares_addrttl& a) { return &a.ipaddr; }
+const void* address_of(const ares_addr6ttl& a) { return &a.ip6addr; }
+
+// A or AAAA answers as address text (parse: ares_parse_a_reply or ares_parse_aaaa_reply).
+template <class Ttl, class Parse>
+std::string addresses(Parse parse, int family, const unsigned char* buf, int len,
+                      std::vector<std::string>& out) {
+  Ttl addrs[64];
+  int n = 64;
+  if (parse(buf, len, nullptr, addrs, &n) != ARES_SUCCESS) return "nodata";
+  char text[INET6_ADDRSTRLEN];
+  for (int i = 0; i < n; ++i)
+    out.emplace_back(inet_ntop(family, address_of(addrs[i]), text, sizeof text));
+  return {};
+}
+}  // namespace
+
 Answer Lookup::a(const std::string& name) {
   return impl_->ask(name, ns_t_a, [](const unsigned char* buf, int len, std::vector<std::string>& out) {
-    ares_addrttl addrs[64];
-    int n = 64;
-    if (ares_parse_a_reply(buf, len, nullptr, addrs, &n) != ARES_SUCCESS) return std::string("nodata");
-    char text[INET_ADDRSTRLEN];
-    for (int i = 0; i < n; ++i)
-      out.emplace_back(inet_ntop(AF_INET, &addrs[i].ipaddr, text, sizeof text));
-    return std::string();
+    return addresses<ares_addrttl>(ares_parse_a_reply, AF_INET, buf, len, out);
   });
 }
 
 Answer Lookup::aaaa(const std::string& name) {
   return impl_->ask(name, ns_t_aaaa, [](const unsigned char* buf, int len, std::vector<std::string>& out) {
-    ares_addr6ttl addrs[64];
-    int n = 64;
-    if (ares_parse_aaaa_reply(buf, len, nullptr, addrs, &n) != ARES_SUCCESS) return std::string("nodata");
-    char text[INET6_ADDRSTRLEN];
-    for (int i = 0; i < n; ++i)
-      out.emplace_back(inet_ntop(AF_INET6, &addrs[i].ip6addr, text, sizeof text));
-    return std::string();
+    return addresses<ares_addr6ttl>(ares_parse_aaaa_reply, AF_INET6, buf, len, out);
   });
 }
 
@@ -266,15 +275,21 @@ void read_response(const std::vector<unsigned char>& m, int type, Answer& a,
 
 }  // namespace
 
-Answer Lookup::tlsa(const std::string& name) {
+Answer Lookup::Impl::ask_validated(const std::string& name, int type,
+                                   std::vector<std::string>& rdata) {
   Answer a;
-  const auto done = impl_->ask_raw(name, 52);  // TLSA (RFC 6698)
+  const Done done = ask_raw(name, type);
   if (done.status != ARES_SUCCESS) {
     a.error = ares_strerror(done.status);
     return a;
   }
+  read_response(done.answer, type, a, rdata);
+  return a;
+}
+
+Answer Lookup::tlsa(const std::string& name) {
   std::vector<std::string> rdata;
-  read_response(done.answer, 52, a, rdata);
+  Answer a = impl_->ask_validated(name, 52, rdata);  // TLSA (RFC 6698)
   for (const std::string& r : rdata) {
     if (r.size() < 4) continue;
     a.tlsa.push_back(Tlsa{static_cast<uint8_t>(r[0]), static_cast<uint8_t>(r[1]),
@@ -285,15 +300,8 @@ Answer Lookup::tlsa(const std::string& name) {
 }
 
 Answer Lookup::mx_dnssec(const std::string& name) {
-  Answer a;
-  const auto done = impl_->ask_raw(name, ns_t_mx);
-  if (done.status != ARES_SUCCESS) {
-    a.error = ares_strerror(done.status);
-    return a;
-  }
   std::vector<std::string> rdata;
-  read_response(done.answer, ns_t_mx, a, rdata);
-  return a;
+  return impl_->ask_validated(name, ns_t_mx, rdata);
 }
 
 }  // namespace sluice::dns
