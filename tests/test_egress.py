@@ -260,7 +260,10 @@ pool = "shared"
                 # Served in turn with the blaster (4 connections, one job each in turn): a few
                 # blast messages go while it waits, never the backlog ahead of it.
                 self.assertLessEqual(passed, max(50, backlog // 20), (passed, backlog))
-            self.assertGreater(backlogs[len(backlogs) // 2], 1000)  # the blast did build up
+            # The blast did build up: a FIFO would have made the median receipt wait for at least
+            # five times the bound above. (How far it builds depends on the machine: under ASan
+            # reception is slower against delivery, so this is a floor, not a target.)
+            self.assertGreater(backlogs[len(backlogs) // 2], 5 * 50)
             stats = sim.stats("bulk")
             self.assertLessEqual(max(stats["peak_concurrency"].values()), 4)
         finally:
