@@ -83,9 +83,10 @@ class LearnsFromBehaviour(unittest.TestCase):
                 self.check_learned(*self.converge({"limit_reply": text}))
 
     def test_a_throttle_guessed_by_the_word_model_still_yields_to_behaviour(self):
-        # The model guesses these invented words at the banner as a rate limit (a throttle
-        # signal of its own); what the receiver does still says connection limit.
-        text = "450 4.7.1 Zorble wibble frotz"
+        # Invented words around two the model knows only from rate limits ("daily", "hour"; no
+        # rule or phrase names them alone): the model guesses a rate limit (a throttle signal of
+        # its own); what the receiver does still says connection limit.
+        text = "450 4.7.1 Frotz daily hour zorble"
         out = harness.run("classify", "banner\t" + text)
         self.assertRegex(out.stdout, r"^\S+ soft (?:reduce-\S+|greylist-retry) .* rule=model ",
                          "pick another text: the model no longer guesses a throttle for it")
