@@ -2,10 +2,15 @@
 """Accuracy of `sluice classify` on the reply corpus (tests/corpus/README.md).
 
     corpus_eval.py [--bin SLUICE] [--split dev|heldout|all] [--misses] [--rules FILE]
+    corpus_eval.py --agreement [--bin SLUICE]
 
 Classifies every reply as an operator would: the reply line as found, with its stage when the
 corpus knows it, without telling the provider (hints and the text must find it). Prints the
 accuracy overall, by category and by provider; --misses lists what was misread.
+
+--agreement compares the corpus's labels of 600 held-out replies with a second labeller's, made
+blind to the first labels and to the classifier (tests/corpus/agreement.jsonl), and reads the
+classifier on the replies both agree on: how much of the gap to 100% is the labels' own.
 """
 import argparse
 import collections
@@ -74,13 +79,39 @@ def evaluate(binary, split, rules=None):
             "by_provider": dict(by_prov), "misses": misses}
 
 
+def agreement(binary):
+    """Labeller agreement and the classifier on agreed replies (tests/corpus/agreement.jsonl)."""
+    corpus = {" ".join(r["reply"].split()): r for r in load("heldout")}
+    with open(os.path.join(HERE, "corpus", "agreement.jsonl"), encoding="utf-8") as f:
+        second = [json.loads(l) for l in f if l.strip()]
+    pairs = [(corpus[" ".join(s["reply"].split())], s) for s in second
+             if " ".join(s["reply"].split()) in corpus]
+    got = classify(binary, [r for r, _ in pairs])
+    agree = [(r, s, g) for (r, s), g in zip(pairs, got) if r["category"] == s["second"]]
+    sure = [(r, s) for r, s in pairs if s["sure"]]
+    pct = lambda a, b: f"{a}/{b} = {100.0 * a / max(1, b):.1f}%"
+    print(f"labellers agree on {pct(len(agree), len(pairs))} held-out replies; on the second "
+          f"labeller's sure ones {pct(sum(r['category'] == s['second'] for r, s in sure), len(sure))}")
+    right = sum(g["category"] == r["category"] for r, _, g in agree)
+    print(f"the classifier on the replies both agree on: {pct(right, len(agree))}")
+    by_cat = collections.defaultdict(lambda: [0, 0])
+    for r, _, g in agree:
+        by_cat[r["category"]][0] += 1
+        by_cat[r["category"]][1] += g["category"] == r["category"]
+    table("category (agreed)", dict(by_cat))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.environ.get("SLUICE_BIN", "build/release/sluice"))
     ap.add_argument("--split", default="heldout", choices=["dev", "heldout", "all"])
     ap.add_argument("--misses", action="store_true")
     ap.add_argument("--rules", help="a rules file instead of the built-in ones")
+    ap.add_argument("--agreement", action="store_true")
     a = ap.parse_args()
+    if a.agreement:
+        agreement(a.bin)
+        return
     res = evaluate(a.bin, a.split, a.rules)
     print(f"{a.split}: {res['right']}/{res['total']} right, "
           f"{100.0 * res['right'] / res['total']:.1f}%")
