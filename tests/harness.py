@@ -23,10 +23,21 @@ _libc = ctypes.CDLL(None, use_errno=True)
 IN_MODIFY = 0x2
 
 
+_handed_out = set()  # ports free_port() returned in this process
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now and never handed out before in this process: two calls in a row may
+    otherwise get the same port from the kernel (the SMTP and HTTP listeners of one server
+    then collide, and _repick_ports would rewrite both to one new port, again and again)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise AssertionError("no fresh free port")
 
 
 def common_port(addresses):
