@@ -81,11 +81,11 @@ def evaluate(binary, split, rules=None):
 
 def agreement(binary):
     """Labeller agreement and the classifier on agreed replies (tests/corpus/agreement.jsonl)."""
-    corpus = {" ".join(r["reply"].split()): r for r in load("heldout")}
+    words = lambda reply: " ".join(reply.split())
+    corpus = {words(r["reply"]): r for r in load("heldout")}
     with open(os.path.join(HERE, "corpus", "agreement.jsonl"), encoding="utf-8") as f:
         second = [json.loads(l) for l in f if l.strip()]
-    pairs = [(corpus[" ".join(s["reply"].split())], s) for s in second
-             if " ".join(s["reply"].split()) in corpus]
+    pairs = [(corpus[words(s["reply"])], s) for s in second if words(s["reply"]) in corpus]
     got = classify(binary, [r for r, _ in pairs])
     agree = [(r, s, g) for (r, s), g in zip(pairs, got) if r["category"] == s["second"]]
     sure = [(r, s) for r, s in pairs if s["sure"]]
