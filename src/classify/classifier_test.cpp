@@ -249,6 +249,18 @@ TEST(Classifier, ParsesRepliesAsPastedFromLogs) {
   ASSERT_TRUE(exim.ok());
   EXPECT_EQ(exim->stage, Stage::kEndOfData);
   EXPECT_EQ(exim->reply.code, 554);
+  // PHPMailer prints the words first, then the codes behind labels.
+  auto php = parse_pasted_reply(
+      "SMTP Error: data not accepted. SMTP server error: DATA END command failed Detail: "
+      "Ratelimit exceeded for account SMTP code: 451 Additional SMTP info: 4.7.1");
+  ASSERT_TRUE(php.ok());
+  EXPECT_EQ(php->reply.code, 451);
+  EXPECT_EQ(php->reply.enhanced->str(), "4.7.1");
+  EXPECT_EQ(php->reply.text(), "Ratelimit exceeded for account");
+  // A bare log prefix before a code names the host, not the trouble.
+  auto bare = parse_pasted_reply("host mx.example.com[192.0.2.1] said: 550");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->reply.text(), "");
   // An address or a port is not a code.
   auto ip = parse_pasted_reply("connect to 192.0.2.250:25: Connection refused");
   ASSERT_TRUE(ip.ok());

@@ -136,6 +136,38 @@ std::string clean_text(std::string_view text, std::string_view code,
   return std::string(trim(out));
 }
 
+// A client library that prints the reply's words first and its codes after them, labelled
+// (PHPMailer: "… Detail: Ratelimit exceeded SMTP code: 451 Additional SMTP info: 4.7.1"): the
+// enhanced code after its label. Returns what is left after the label.
+std::string_view enhanced_label(std::string_view rest, std::optional<smtp::EnhancedCode>& enhanced,
+                                char klass) {
+  static constexpr std::string_view kLabel = "additional smtp info:";
+  if (rest.size() < kLabel.size() || to_lower(rest.substr(0, kLabel.size())) != kLabel)
+    return rest;
+  rest = trim(rest.substr(kLabel.size()));
+  size_t len = 0;
+  if (auto e = enhanced_at(rest, 0, &len); e && e->klass == klass - '0' && !enhanced) {
+    enhanced = e;
+    rest = trim(rest.substr(len));
+  }
+  return rest;
+}
+
+// The words of a reply whose code came last, or of a line with only a prefix: the prefix,
+// from a "Detail:" label on when there is one, without the code's own label ("SMTP code:").
+std::string words_before_code(std::string_view context, bool code_followed) {
+  const std::string lower = to_lower(context);
+  const bool labelled = lower.ends_with("code:");
+  if (labelled) context = trim(context.substr(0, context.size() - 5));
+  if (lower.ends_with("smtp code:")) context = trim(context.substr(0, context.size() - 4));
+  if (const size_t d = lower.find("detail:"); d != std::string::npos && d + 7 <= context.size()) {
+    context = trim(context.substr(d + 7));
+  } else if (code_followed && !labelled) {
+    return {};  // "said: 550": the prefix names the host, not the trouble
+  }
+  return std::string(context);
+}
+
 }  // namespace
 
 Result<PastedReply> parse_pasted_reply(std::string_view line) {
@@ -188,9 +220,10 @@ Result<PastedReply> parse_pasted_reply(std::string_view line) {
       }
     }
   }
+  if (at != std::string_view::npos) rest = enhanced_label(rest, out.reply.enhanced, line[at]);
   std::string text = clean_text(rest, code_digits, out.reply.enhanced);
-  if (text.empty() && !out.context.empty() && at == std::string_view::npos)
-    text = out.context;  // only a prefix: read it
+  if (text.empty() && !out.context.empty())
+    text = words_before_code(out.context, at != std::string_view::npos);
   out.reply.lines.push_back(std::move(text));
   return out;
 }
