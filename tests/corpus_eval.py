@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Accuracy of `sluice classify` on the reply corpus (tests/corpus/README.md).
 
-    corpus_eval.py [--bin SLUICE] [--split dev|heldout|all] [--misses] [--rules FILE]
+    corpus_eval.py [--bin SLUICE] [--split dev|heldout|all|probes] [--misses] [--rules FILE]
     corpus_eval.py --agreement [--bin SLUICE]
 
 Classifies every reply as an operator would: the reply line as found, with its stage when the
 corpus knows it, without telling the provider (hints and the text must find it). Prints the
-accuracy overall, by category and by provider; --misses lists what was misread.
+accuracy overall, by category and by provider; --misses lists what was misread. `probes` are
+invented paraphrases (tests/corpus/probes/), a robustness check apart from the real replies.
 
 --agreement compares the corpus's labels of 600 held-out replies with a second labeller's, made
 blind to the first labels and to the classifier (tests/corpus/agreement.jsonl), and reads the
@@ -104,7 +105,7 @@ def agreement(binary):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.environ.get("SLUICE_BIN", "build/release/sluice"))
-    ap.add_argument("--split", default="heldout", choices=["dev", "heldout", "all"])
+    ap.add_argument("--split", default="heldout", choices=["dev", "heldout", "all", "probes"])
     ap.add_argument("--misses", action="store_true")
     ap.add_argument("--rules", help="a rules file instead of the built-in ones")
     ap.add_argument("--agreement", action="store_true")

@@ -23,6 +23,7 @@ import harness
 DEV_OVERALL = 0.95
 HELDOUT_OVERALL = 0.83
 HELDOUT_PER_CATEGORY = 0.70
+PROBES_OVERALL = 0.95  # invented paraphrases: phrases were written from them, a regression guard
 MIN_CATEGORY_SIZE = 10  # smaller categories are printed, not held to a share
 
 
@@ -48,6 +49,11 @@ class Corpus(unittest.TestCase):
         for category, (n, right) in res["by_category"].items():
             if n >= MIN_CATEGORY_SIZE:
                 self.assertGreaterEqual(right / n, HELDOUT_PER_CATEGORY, f"{category}: {misses}")
+
+    def test_invented_paraphrases_are_read(self):
+        res = corpus_eval.evaluate(harness.BIN, "probes")
+        report("probes", res)
+        self.assertGreaterEqual(res["right"] / res["total"], PROBES_OVERALL)
 
 
 
