@@ -261,6 +261,19 @@ TEST(Classifier, ParsesRepliesAsPastedFromLogs) {
   auto bare = parse_pasted_reply("host mx.example.com[192.0.2.1] said: 550");
   ASSERT_TRUE(bare.ok());
   EXPECT_EQ(bare->reply.text(), "");
+  // Python's smtplib: the reply is the quoted part of a (code, bytes) tuple.
+  auto py = parse_pasted_reply(
+      "smtplib.SMTPRecipientsRefused: {'a@example.net': (550, b'5.1.1 <a@example.net>: "
+      "Recipient address rejected: User unknown')}");
+  ASSERT_TRUE(py.ok());
+  EXPECT_EQ(py->reply.code, 550);
+  EXPECT_EQ(py->reply.enhanced->str(), "5.1.1");
+  EXPECT_EQ(py->reply.text(), "<a@example.net>: Recipient address rejected: User unknown");
+  // A reference number after '#' is not a success code; the enhanced code gives the class.
+  auto ref = parse_pasted_reply("4.3.2 too many concurrent connections, max=5 #329 (0123456789AB)");
+  ASSERT_TRUE(ref.ok());
+  EXPECT_EQ(ref->reply.code, 0);
+  EXPECT_EQ(ref->reply.enhanced->str(), "4.3.2");
   // An address or a port is not a code.
   auto ip = parse_pasted_reply("connect to 192.0.2.250:25: Connection refused");
   ASSERT_TRUE(ip.ok());

@@ -16,13 +16,24 @@ bool code_boundary(char c) {
          c == '<' || c == '=' || c == '#' || c == '\t';
 }
 
-// A reply code at `i`: [2-5][0-5][0-9] followed by the end, a space or '-'.
+// Python's smtplib prints a reply as a tuple: "(550, b'5.1.1 <a@b>: User unknown')". The quote
+// after "CODE, " (with or without the bytes prefix), npos when there is none.
+size_t tuple_quote(std::string_view s, size_t after_code) {
+  if (after_code + 2 >= s.size() || s[after_code] != ',' || s[after_code + 1] != ' ')
+    return std::string_view::npos;
+  size_t q = after_code + 2;
+  if (s[q] == 'b' && q + 1 < s.size()) ++q;
+  return s[q] == '\'' || s[q] == '"' ? q : std::string_view::npos;
+}
+
+// A reply code at `i`: [2-5][0-5][0-9] followed by the end, a space, '-' or a tuple's ", '".
 bool code_at(std::string_view s, size_t i) {
   if (i + 3 > s.size()) return false;
   if (s[i] < '2' || s[i] > '5' || s[i + 1] < '0' || s[i + 1] > '5' || !is_digit(s[i + 2]))
     return false;
   if (i > 0 && !code_boundary(s[i - 1])) return false;
-  return i + 3 == s.size() || s[i + 3] == ' ' || s[i + 3] == '-';
+  return i + 3 == s.size() || s[i + 3] == ' ' || s[i + 3] == '-' ||
+         tuple_quote(s, i + 3) != std::string_view::npos;
 }
 
 std::optional<smtp::EnhancedCode> enhanced_at(std::string_view s, size_t i, size_t* len);
@@ -50,6 +61,14 @@ size_t reply_start(std::string_view line) {
     }
     if (!plausible) continue;
     if (line[i] == '4' || line[i] == '5') return i;
+    // A 2xx/3xx inside a line is a reply only when words or its enhanced code follow: "#329
+    // (0123456789AB)" is a reference number, not a success.
+    if (i > 0) {
+      size_t len = 0;
+      const bool words = i + 4 < line.size() && is_alpha(line[i + 4]);
+      const auto e = i + 4 < line.size() ? enhanced_at(line, i + 4, &len) : std::nullopt;
+      if (!words && !(e && e->klass == line[i] - '0')) continue;
+    }
     if (found == std::string_view::npos) found = i;  // a 2xx/3xx: unless a failure follows
   }
   return found;
@@ -188,7 +207,16 @@ Result<PastedReply> parse_pasted_reply(std::string_view line) {
                                            (line[at + 2] - '0'));
     out.context = std::string(trim(line.substr(0, at)));
     rest = line.substr(at + 3);
-    if (!rest.empty()) rest.remove_prefix(1);  // ' ' or '-'
+    if (const size_t q = tuple_quote(line, at + 3); q != std::string_view::npos) {
+      // The quoted reply of a tuple, without its closing quote and what follows it.
+      rest = line.substr(q + 1);
+      const char closing[] = {line[q], ')', '\0'};
+      size_t close = rest.rfind(closing);
+      if (close == std::string_view::npos) close = rest.rfind(line[q]);
+      if (close != std::string_view::npos) rest = rest.substr(0, close);
+    } else if (!rest.empty()) {
+      rest.remove_prefix(1);  // ' ' or '-'
+    }
     rest = trim(rest);
     size_t len = 0;
     if (auto e = enhanced_at(rest, 0, &len); e && e->klass == line[at] - '0') {
