@@ -261,6 +261,14 @@ TEST(Classifier, ParsesRepliesAsPastedFromLogs) {
   auto bare = parse_pasted_reply("host mx.example.com[192.0.2.1] said: 550");
   ASSERT_TRUE(bare.ok());
   EXPECT_EQ(bare->reply.text(), "");
+  // .NET names the code in its own words first; the reply follows "The server response was:".
+  auto net = parse_pasted_reply(
+      "System.Net.Mail.SmtpException: Mailbox unavailable. The server response was: Relay "
+      "access denied");
+  ASSERT_TRUE(net.ok());
+  EXPECT_EQ(net->reply.text(), "Relay access denied");
+  EXPECT_EQ(net->context,
+            "System.Net.Mail.SmtpException: Mailbox unavailable. The server response was:");
   // Python's smtplib: the reply is the quoted part of a (code, bytes) tuple.
   auto py = parse_pasted_reply(
       "smtplib.SMTPRecipientsRefused: {'a@example.net': (550, b'5.1.1 <a@example.net>: "

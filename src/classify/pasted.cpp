@@ -224,20 +224,34 @@ Result<PastedReply> parse_pasted_reply(std::string_view line) {
       rest = trim(rest.substr(len));
     }
   } else {
-    // No code: an enhanced code at the start, or after a prefix, still says the class.
-    rest = line;
-    for (size_t i = 0; i < line.size(); ++i) {
-      if ((i > 0 && !code_boundary(line[i - 1])) || (line[i] != '4' && line[i] != '5')) continue;
+    // No code: the reply follows a client library's or a log's "the server response was:"
+    // ("Mailbox unavailable. The server response was: Relay access denied" -- .NET's words for
+    // the code come first); an enhanced code at the start, or after a prefix, says the class.
+    std::string_view scan = line;
+    const std::string lower = to_lower(line);
+    for (std::string_view marker : {"the server response was:", "remote host said:", " said:"}) {
+      if (const size_t m = lower.find(marker); m != std::string::npos) {
+        out.context = std::string(trim(line.substr(0, m + marker.size())));
+        scan = trim(line.substr(m + marker.size()));
+        break;
+      }
+    }
+    rest = scan;
+    for (size_t i = 0; i < scan.size(); ++i) {
+      if ((i > 0 && !code_boundary(scan[i - 1])) || (scan[i] != '4' && scan[i] != '5')) continue;
       size_t len = 0;
-      if (auto e = enhanced_at(line, i, &len)) {
+      if (auto e = enhanced_at(scan, i, &len)) {
         out.reply.enhanced = e;
-        const std::string_view before = trim(line.substr(0, i));
-        const std::string_view after = trim(line.substr(i + len));
+        const std::string_view before = trim(scan.substr(0, i));
+        const std::string_view after = trim(scan.substr(i + len));
         // "5.1.1 User unknown" (the words follow), or "No mailbox here by that name. (#5.1.1)"
         // (qmail: the words come first).
         const auto letters = std::count_if(after.begin(), after.end(), is_alpha);
         if (letters >= 3 || before.empty()) {
-          out.context = std::string(before);
+          if (!before.empty()) {
+            if (!out.context.empty()) out.context.push_back(' ');
+            out.context.append(before);
+          }
           rest = after;
         } else {
           rest = before;
