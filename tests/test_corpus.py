@@ -11,6 +11,7 @@ development split today, and sluice's predictions are the script's: the features
 the same way in both.
 """
 import os
+import re
 import subprocess
 import unittest
 from importlib.machinery import SourceFileLoader
@@ -55,6 +56,38 @@ class Corpus(unittest.TestCase):
         report("probes", res)
         self.assertGreaterEqual(res["right"] / res["total"], PROBES_OVERALL)
 
+
+
+# How operators find a reply: behind a log's or a client library's prefix. The same reply so
+# wrapped must read as it does bare (the code, the enhanced code and the words survive).
+WRAPPERS = {
+    "postfix": lambda t: f"host mx.example.net[192.0.2.1] said: {t} (in reply to RCPT TO command)",
+    "postfix status": lambda t: "to=<a@example.net>, relay=mx.example.net[192.0.2.1]:25, "
+                                f"dsn=5.0.0, status=bounced (host mx.example.net[192.0.2.1] said: {t})",
+    "dsn": lambda t: f"Diagnostic-Code: smtp; {t}",
+    "exim": lambda t: f"SMTP error from remote mail server after RCPT TO:<a@example.net>: {t}",
+    "exchange": lambda t: f"Remote Server returned '{t}'",
+    "smtplib": lambda t: f"smtplib.SMTPRecipientsRefused: {{'a@example.net': ({t[:3]}, b'{t[4:]}')}}",
+    "phpmailer": lambda t: f"SMTP ERROR: RCPT TO command failed: {t}",
+    "nodemailer": lambda t: f"Error: Can't send mail - all recipients were rejected: {t}",
+    "javamail": lambda t: f"com.sun.mail.smtp.SMTPAddressFailedException: {t}",
+    "upper case": lambda t: t.upper(),
+}
+MAX_WRAPPED_CHANGES = 0.005
+
+
+class Pasted(unittest.TestCase):
+    def test_a_reply_reads_the_same_behind_logs_and_libraries(self):
+        rows = [r for r in corpus_eval.load("all") if re.match(r"^[245]\d\d[ -]", r["reply"])]
+        bare = corpus_eval.classify(harness.BIN, [dict(r, stage="unknown") for r in rows])
+        for name, wrap in WRAPPERS.items():
+            wrapped = corpus_eval.classify(
+                harness.BIN, [dict(r, reply=wrap(r["reply"]), stage="unknown") for r in rows])
+            changed = [f"{b['category']} -> {w['category']} ({w['rule']}): {r['reply'][:100]}"
+                       for r, b, w in zip(rows, bare, wrapped) if b["category"] != w["category"]]
+            print(f"{name}: {len(changed)} of {len(rows)} verdicts change")
+            self.assertLessEqual(len(changed), MAX_WRAPPED_CHANGES * len(rows),
+                                 f"{name}:\n" + "\n".join(changed))
 
 
 TRAINER = os.path.join(harness.SRC, "scripts", "train-reply-model")
