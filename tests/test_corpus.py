@@ -90,6 +90,27 @@ class Pasted(unittest.TestCase):
                                  f"{name}:\n" + "\n".join(changed))
 
 
+class RuleFiles(unittest.TestCase):
+    """The regular expressions run on UTF-8 bytes (doc/classify.md): three ways a non-ASCII
+    pattern silently matches nothing, or less than it says."""
+
+    def test_no_byte_level_traps_in_the_shipped_patterns(self):
+        traps = [(re.compile(r"[^\x00-\x7f][?*+{]"), "a quantifier after a non-ASCII letter "
+                  "repeats its last byte only: group it, (?:X)?"),
+                 (re.compile(r"[^\x00-\x7f]\\w|\\w[+*]?[^\x00-\x7f]"), "\\w next to a "
+                  "non-ASCII letter matches ASCII only: use \\S"),
+                 (re.compile(r"\[[^\]]*[^\x00-\x7f][^\]]*\]"), "a class [...] holds bytes, not "
+                  "letters: write non-ASCII alternatives")]
+        found = []
+        for name in ("classify.toml", "phrases.toml"):
+            with open(os.path.join(harness.SRC, "etc", name), encoding="utf-8") as f:
+                for n, line in enumerate(f, 1):
+                    if line.startswith("text"):
+                        found += [f"etc/{name}:{n}: {why}: ...{line[max(0, m.start() - 12):m.end() + 4]}..."
+                                  for rx, why in traps for m in rx.finditer(line)]
+        self.assertEqual(found, [], "\n".join(found))
+
+
 TRAINER = os.path.join(harness.SRC, "scripts", "train-reply-model")
 
 
