@@ -286,6 +286,17 @@ TEST(Classifier, ParsesRepliesAsPastedFromLogs) {
   auto ip = parse_pasted_reply("connect to 192.0.2.250:25: Connection refused");
   ASSERT_TRUE(ip.ok());
   EXPECT_EQ(ip->reply.code, 0);
+  // Nor is a field's value glued to it by a colon (Exim's cipher and key size): the failure
+  // that follows is read without a code, not as a 2xx success.
+  auto cipher = parse_pasted_reply(
+      "H=mx.example [192.0.2.1]:43255 X=TLSv1.2:ECDHE-RSA-AES256-GCM-SHA384:256 CV=no "
+      "rejected RCPT <a@example.net>: 192.0.2.1 is in an RBL");
+  ASSERT_TRUE(cipher.ok());
+  EXPECT_EQ(cipher->reply.code, 0);
+  // A failure's code glued to a log's colon still counts ("said:454").
+  auto glued = parse_pasted_reply("mx.example[192.0.2.1]said:454 Transient reject");
+  ASSERT_TRUE(glued.ok());
+  EXPECT_EQ(glued->reply.code, 454);
 }
 
 TEST(Classifier, PhrasesOutweighCodesAndHintsNameTheProvider) {

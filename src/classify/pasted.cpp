@@ -62,7 +62,9 @@ size_t reply_start(std::string_view line) {
     if (!plausible) continue;
     if (line[i] == '4' || line[i] == '5') return i;
     // A 2xx/3xx inside a line is a reply only when words or its enhanced code follow: "#329
-    // (0123456789AB)" is a reference number, not a success.
+    // (0123456789AB)" is a reference number, not a success. Nor is one glued to a field by a
+    // colon, "X=TLSv1.2:ECDHE-RSA-AES256-GCM-SHA384:256 CV=no" (a cipher's key size).
+    if (i > 1 && line[i - 1] == ':' && is_alnum(line[i - 2])) continue;
     if (i > 0) {
       size_t len = 0;
       const bool words = i + 4 < line.size() && is_alpha(line[i + 4]);
