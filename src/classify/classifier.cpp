@@ -90,8 +90,8 @@ bool enhanced_matches(std::string_view prefix, const std::optional<smtp::Enhance
 
 }  // namespace
 
-bool Conditions::matches(const Input& in, std::string_view provider,
-                         const std::string& text_value) const {
+bool Conditions::matches(const Input& in, std::string_view provider, const std::string& text_value,
+                         const FilterText& filter_text) const {
   const smtp::Reply& r = *in.reply;
   if (!providers.empty() &&
       std::find(providers.begin(), providers.end(), provider) == providers.end())
@@ -106,7 +106,8 @@ bool Conditions::matches(const Input& in, std::string_view provider,
       std::none_of(enhanced.begin(), enhanced.end(),
                    [&](const std::string& e) { return enhanced_matches(e, r.enhanced); }))
     return false;
-  if (text && !boost::regex_search(text_value, *text)) return false;
+  if (text && (!filter.may_match(filter_text) || !boost::regex_search(text_value, *text)))
+    return false;
   return true;
 }
 
@@ -227,9 +228,10 @@ Verdict Classifier::classify(const Input& in) const {
     v.by_words = words;
     return v;
   };
+  const FilterText filter_text(text);  // lowered once: most patterns are skipped by it
   // 1. Rules: the first that matches decides.
   for (const auto& rule : rules_) {
-    if (rule->when.matches(in, provider, text))
+    if (rule->when.matches(in, provider, text, filter_text))
       return decide(rule->category, rule->hard, rule->action, rule->name,
                     rule->when.text.has_value());
   }
@@ -243,7 +245,7 @@ Verdict Classifier::classify(const Input& in) const {
   std::array<Score, kCategories.size()> scores{};
   for (size_t i = 0; i < phrases_.size(); ++i) {
     const Phrase& p = *phrases_[i];
-    if (!p.when.matches(in, provider, text)) continue;
+    if (!p.when.matches(in, provider, text, filter_text)) continue;
     Score& s = scores[static_cast<size_t>(p.category)];
     if (!s.best) s.first = i;
     if (!s.best || p.weight > s.best->weight) s.best = &p;

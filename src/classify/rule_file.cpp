@@ -66,6 +66,7 @@ Status parse_common(const toml::table& t, const std::string& at, Decision& c) {
     if (!s) return error(at + "text: expected a string (a regular expression)");
     try {
       c.when.text.emplace(*s, boost::regex::perl | boost::regex::icase | boost::regex::optimize);
+      c.when.filter = Prefilter::of(*s);
     } catch (const boost::regex_error& e) {
       return error(at + "text: invalid regular expression: " + e.what());
     }

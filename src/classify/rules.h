@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "classify/classifier.h"
+#include "classify/prefilter.h"
 
 namespace sluice::classify {
 
@@ -18,9 +19,11 @@ struct Conditions {
   std::vector<std::string> codes;      // "421", "4xx", "45x"; empty: any (code 0 fails a list)
   std::vector<std::string> enhanced;   // exact "4.7.0" or prefix "4.7."; empty: any
   std::optional<boost::regex> text;    // searched in the normalized text
+  Prefilter filter;                    // of `text`: skips searches that cannot match
   bool others_open = false;            // only while other connections to the site are open
 
-  bool matches(const Input& in, std::string_view provider, const std::string& text_value) const;
+  bool matches(const Input& in, std::string_view provider, const std::string& text_value,
+               const FilterText& filter_text) const;
 };
 
 // What a rule and a phrase have in common: conditions and what they conclude.
