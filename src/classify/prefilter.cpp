@@ -18,9 +18,11 @@ namespace {
 
 using Set = std::vector<std::string>;  // sorted, unique
 
-constexpr size_t kMaxExact = 64;      // strings in an exact set
-constexpr size_t kMaxRequired = 512;  // literals a pattern may need checking
-constexpr int kMaxDepth = 64;         // nested groups
+constexpr size_t kMaxExact = 64;                          // strings in an exact set
+constexpr size_t kMaxRequired = 512;                      // literals a pattern may need checking
+constexpr int kMaxDepth = 64;                             // nested groups
+constexpr std::string_view kControlNames = "ntrfea";      // escapes of control characters
+constexpr std::string_view kControls = "\n\t\r\f\x1b\a";  // what each stands for
 
 char lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
@@ -370,18 +372,6 @@ class Extractor {
           ++pos_;
         }
         return Info{};
-      case 'n':
-        return exactly({"\n"});
-      case 't':
-        return exactly({"\t"});
-      case 'r':
-        return exactly({"\r"});
-      case 'f':
-        return exactly({"\f"});
-      case 'e':
-        return exactly({"\x1b"});
-      case 'a':
-        return exactly({"\a"});
       case 'x': {
         unsigned value = 0;
         if (peek() == '{') {
@@ -406,6 +396,9 @@ class Extractor {
         return exactly({std::string(1, lower(static_cast<char>(value)))});
       }
       default:
+        // Control characters: \n, \t, \r, \f, \e, \a.
+        if (const size_t k = kControlNames.find(e); k != std::string_view::npos)
+          return exactly({std::string(1, kControls[k])});
         // Back-references, octal, \Q…\E, \K, \k<name>, \g and the letters not above.
         if (is_ascii_letter(e) || (e >= '0' && e <= '9')) return std::nullopt;
         return exactly({std::string(1, lower(e))});  // an escaped punctuation or byte

@@ -27,6 +27,8 @@ TEST(Prefilter, NeedsOneLiteralOfEveryBranch) {
   // Assertions consume nothing.
   EXPECT_EQ(literals(R"((?<!not )\blisted (?:in|on)\b)"),
             (std::vector<std::string>{"listed in", "listed on"}));
+  // Escapes: punctuation, control characters and hexadecimal bytes are literals.
+  EXPECT_EQ(literals(R"(a\.b\tc\x41)"), std::vector<std::string>{"a.b\tca"});
   // A literal found inside another makes the longer one needless.
   EXPECT_EQ(literals("spam|spammer|junk"), (std::vector<std::string>{"junk", "spam"}));
   // A branch that needs nothing leaves the pattern without a filter.
