@@ -71,6 +71,15 @@ WRAPPERS = {
     "phpmailer": lambda t: f"SMTP ERROR: RCPT TO command failed: {t}",
     "nodemailer": lambda t: f"Error: Can't send mail - all recipients were rejected: {t}",
     "javamail": lambda t: f"com.sun.mail.smtp.SMTPAddressFailedException: {t}",
+    "swift": lambda t: f'Expected response code "250" but got code "{t[:3]}", with message "{t}"',
+    "ruby": lambda t: f"Net::SMTPFatalError: {t}",
+    "go": lambda t: f"gomail: could not send email 1: {t}",
+    "code msg": lambda t: f"Error: SMTP code:{t[:3]} msg:{t}",
+    "nodemailer json": lambda t: '{"code":"EENVELOPE","response":"' + t.replace('"', '\\"')
+                                 + f'","responseCode":{t[:3]},"command":"RCPT TO"}}',
+    "exim log": lambda t: "H=mx.example.net [192.0.2.1]: SMTP error from remote mail server "
+                          f"after RCPT TO:<a@example.net>: {t}",
+    "chinese app": lambda t: f"发送失败，错误：{t}",
     "upper case": lambda t: t.upper(),
 }
 MAX_WRAPPED_CHANGES = 0.005

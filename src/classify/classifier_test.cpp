@@ -293,6 +293,27 @@ TEST(Classifier, ParsesRepliesAsPastedFromLogs) {
       "rejected RCPT <a@example.net>: 192.0.2.1 is in an RBL");
   ASSERT_TRUE(cipher.ok());
   EXPECT_EQ(cipher->reply.code, 0);
+  // A wrapper that names the code and quotes the reply with it again.
+  auto quoted = parse_pasted_reply(
+      "Error: SMTP code:550 msg:550-5.7.1 [192.0.2.1] The IP is not authorized to 550-5.7.1 "
+      "send email directly to our servers.");
+  ASSERT_TRUE(quoted.ok());
+  EXPECT_EQ(quoted->reply.code, 550);
+  EXPECT_EQ(quoted->reply.enhanced->str(), "5.7.1");
+  EXPECT_EQ(quoted->reply.text(),
+            "[192.0.2.1] The IP is not authorized to send email directly to our servers.");
+  // A reply quoted in JSON ends at its closing quote, not with the fields after it.
+  auto json = parse_pasted_reply(
+      R"({"code":"EENVELOPE","response":"550 5.1.1 <a@example.net>: User unknown",)"
+      R"("responseCode":550,"command":"RCPT TO"})");
+  ASSERT_TRUE(json.ok());
+  EXPECT_EQ(json->reply.code, 550);
+  EXPECT_EQ(json->reply.text(), "<a@example.net>: User unknown");
+  // A full-width colon before the code, as Chinese and Japanese messages write it.
+  auto cjk = parse_pasted_reply("发送失败，错误：550 5.1.1 User unknown");
+  ASSERT_TRUE(cjk.ok());
+  EXPECT_EQ(cjk->reply.code, 550);
+  EXPECT_EQ(cjk->reply.text(), "User unknown");
   // A failure's code glued to a log's colon still counts ("said:454").
   auto glued = parse_pasted_reply("mx.example[192.0.2.1]said:454 Transient reject");
   ASSERT_TRUE(glued.ok());

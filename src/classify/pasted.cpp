@@ -26,12 +26,32 @@ size_t tuple_quote(std::string_view s, size_t after_code) {
   return s[q] == '\'' || s[q] == '"' ? q : std::string_view::npos;
 }
 
+// Where a double-quoted reply that started before `s` closes: the first unescaped '"' followed
+// by the end of the line or by what follows a JSON value (',', '}', ']', ')'); s.size() when
+// none does.
+size_t closing_quote(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '"' || (i > 0 && s[i - 1] == '\\')) continue;
+    size_t k = i + 1;
+    while (k < s.size() && s[k] == ' ') ++k;
+    if (k == s.size() || s[k] == ',' || s[k] == '}' || s[k] == ']' || s[k] == ')') return i;
+  }
+  return s.size();
+}
+
+// "错误：550 …": text in Chinese or Japanese puts a full-width colon (U+FF1A) or semicolon
+// (U+FF1B) right before the code.
+bool after_fullwidth_colon(std::string_view s, size_t i) {
+  return i >= 3 && s[i - 3] == '\xEF' && s[i - 2] == '\xBC' &&
+         (s[i - 1] == '\x9A' || s[i - 1] == '\x9B');
+}
+
 // A reply code at `i`: [2-5][0-5][0-9] followed by the end, a space, '-' or a tuple's ", '".
 bool code_at(std::string_view s, size_t i) {
   if (i + 3 > s.size()) return false;
   if (s[i] < '2' || s[i] > '5' || s[i + 1] < '0' || s[i + 1] > '5' || !is_digit(s[i + 2]))
     return false;
-  if (i > 0 && !code_boundary(s[i - 1])) return false;
+  if (i > 0 && !code_boundary(s[i - 1]) && !after_fullwidth_colon(s, i)) return false;
   return i + 3 == s.size() || s[i + 3] == ' ' || s[i + 3] == '-' ||
          tuple_quote(s, i + 3) != std::string_view::npos;
 }
@@ -52,7 +72,8 @@ size_t reply_start(std::string_view line) {
       // After a log's punctuation, spaces aside: "said: 550", "smtp;550", "'550".
       size_t k = i;
       while (k > 0 && line[k - 1] == ' ') --k;
-      plausible = k > 0 && line[k - 1] != ' ' && code_boundary(line[k - 1]);
+      plausible = (k > 0 && line[k - 1] != ' ' && code_boundary(line[k - 1])) ||
+                  after_fullwidth_colon(line, i);
       size_t len = 0;
       if (!plausible && i + 4 < line.size()) {
         auto e = enhanced_at(line, i + 4, &len);
@@ -218,8 +239,21 @@ Result<PastedReply> parse_pasted_reply(std::string_view line) {
       if (close != std::string_view::npos) rest = rest.substr(0, close);
     } else if (!rest.empty()) {
       rest.remove_prefix(1);  // ' ' or '-'
+      // A reply quoted in JSON or a library's message ("response":"550 …","responseCode":550):
+      // it ends at its closing quote.
+      if (at > 0 && line[at - 1] == '"') rest = rest.substr(0, closing_quote(rest));
     }
     rest = trim(rest);
+    // "SMTP code:550 msg:550-5.7.1 …": a wrapper names the code, then quotes the reply with
+    // its code again. The reply is the quoted one.
+    if (const size_t colon = rest.find(':');
+        colon != std::string_view::npos && colon > 0 && colon <= 12 &&
+        std::all_of(rest.begin(), rest.begin() + colon, is_alpha)) {
+      const std::string_view quoted = trim(rest.substr(colon + 1));
+      if (quoted.size() > 4 && quoted.substr(0, 3) == code_digits &&
+          (quoted[3] == ' ' || quoted[3] == '-'))
+        rest = trim(quoted.substr(4));
+    }
     size_t len = 0;
     if (auto e = enhanced_at(rest, 0, &len); e && e->klass == line[at] - '0') {
       out.reply.enhanced = e;
