@@ -195,11 +195,15 @@ size_t Classifier::phrases() const {
   return phrases_.size();
 }
 
-std::string_view Classifier::infer_provider(const std::string& text,
+std::string_view Classifier::infer_provider(const std::string& text, const FilterText& filter_text,
                                             std::string_view context) const {
+  std::optional<FilterText> context_filter;
   for (const auto& h : hints_) {
-    if (boost::regex_search(text, h->text) ||
-        (!context.empty() && boost::regex_search(context.begin(), context.end(), h->text)))
+    if (h->filter.may_match(filter_text) && boost::regex_search(text, h->text)) return h->provider;
+    if (context.empty()) continue;
+    if (!context_filter) context_filter.emplace(context);
+    if (h->filter.may_match(*context_filter) &&
+        boost::regex_search(context.begin(), context.end(), h->text))
       return h->provider;
   }
   return {};
@@ -217,8 +221,9 @@ Verdict Classifier::classify(const Input& in) const {
   // Without a code, the enhanced code's class says how permanent it is.
   const bool code_hard = r.code != 0 ? r.code >= 500 : (r.enhanced && r.enhanced->klass == 5);
   const std::string text = r.text();
+  const FilterText filter_text(text);  // lowered once: most patterns are skipped by it
   const std::string_view provider =
-      !in.provider.empty() ? in.provider : infer_provider(text, in.context);
+      !in.provider.empty() ? in.provider : infer_provider(text, filter_text, in.context);
   auto decide = [&](Category c, std::optional<bool> hard, std::optional<Action> action,
                     std::string_view name, bool words) {
     v.category = c;
@@ -228,7 +233,6 @@ Verdict Classifier::classify(const Input& in) const {
     v.by_words = words;
     return v;
   };
-  const FilterText filter_text(text);  // lowered once: most patterns are skipped by it
   // 1. Rules: the first that matches decides.
   for (const auto& rule : rules_) {
     if (rule->when.matches(in, provider, text, filter_text))

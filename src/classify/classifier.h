@@ -29,6 +29,7 @@
 
 namespace sluice::classify {
 
+class FilterText;
 class WordModel;
 
 enum class Category : uint8_t {
@@ -125,7 +126,8 @@ class Classifier {
   struct Hint;
 
  private:
-  std::string_view infer_provider(const std::string& text, std::string_view context) const;
+  std::string_view infer_provider(const std::string& text, const FilterText& filter_text,
+                                  std::string_view context) const;
 
   std::shared_ptr<const WordModel> model_;  // the fourth layer (model.h); null: none
   std::vector<std::unique_ptr<Rule>> rules_;

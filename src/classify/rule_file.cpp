@@ -186,6 +186,7 @@ Status Classifier::parse_more(std::string_view text, const std::string& name) {
       return st;
     try {
       h->text.assign(text, boost::regex::perl | boost::regex::icase | boost::regex::optimize);
+      h->filter = Prefilter::of(text);
     } catch (const boost::regex_error& e) {
       return error(where + ": hint " + h->provider +
                    ": text: invalid regular expression: " + e.what());

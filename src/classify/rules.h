@@ -48,6 +48,7 @@ struct Classifier::Phrase : Decision {
 struct Classifier::Hint {
   std::string provider;
   boost::regex text;  // searched in the reply's text and its context
+  Prefilter filter;   // of `text`
 };
 
 // Default actions by category (doc/classify.md).
