@@ -314,6 +314,14 @@ TEST(Classifier, ParsesRepliesAsPastedFromLogs) {
   ASSERT_TRUE(cjk.ok());
   EXPECT_EQ(cjk->reply.code, 550);
   EXPECT_EQ(cjk->reply.text(), "User unknown");
+  // But a number after one is a number in the text: no code.
+  auto limit = parse_pasted_reply("发送失败：您今日的发送数量已超过限制（上限：500 封），请明天再试");
+  ASSERT_TRUE(limit.ok());
+  EXPECT_EQ(limit->reply.code, 0);
+  // A success glued to a label's colon is still a success.
+  auto queued = parse_pasted_reply("SMTP code:250 msg:250 2.0.0 Ok: queued as 4F1A2");
+  ASSERT_TRUE(queued.ok());
+  EXPECT_EQ(queued->reply.code, 250);
   // A failure's code glued to a log's colon still counts ("said:454").
   auto glued = parse_pasted_reply("mx.example[192.0.2.1]said:454 Transient reject");
   ASSERT_TRUE(glued.ok());

@@ -39,11 +39,24 @@ size_t closing_quote(std::string_view s) {
   return s.size();
 }
 
-// "错误：550 …": text in Chinese or Japanese puts a full-width colon (U+FF1A) or semicolon
-// (U+FF1B) right before the code.
+std::optional<smtp::EnhancedCode> enhanced_at(std::string_view s, size_t i, size_t* len);
+
+// "错误：550 5.1.1 …": text in Chinese or Japanese puts a full-width colon (U+FF1A) or
+// semicolon (U+FF1B) right before a failure's code. Only a failure's, and only when an
+// enhanced code or English words follow: "（上限：500 封）", "耗时：300 ms" and "最大：512 KB" are
+// numbers in the text.
 bool after_fullwidth_colon(std::string_view s, size_t i) {
-  return i >= 3 && s[i - 3] == '\xEF' && s[i - 2] == '\xBC' &&
-         (s[i - 1] == '\x9A' || s[i - 1] == '\x9B');
+  if (i < 3 || s[i - 3] != '\xEF' || s[i - 2] != '\xBC' ||
+      (s[i - 1] != '\x9A' && s[i - 1] != '\x9B'))
+    return false;
+  if (i + 4 >= s.size() || (s[i] != '4' && s[i] != '5') || (s[i + 3] != ' ' && s[i + 3] != '-'))
+    return false;
+  size_t len = 0;
+  if (auto e = enhanced_at(s, i + 4, &len); e && e->klass == s[i] - '0') return true;
+  size_t letters = 0;
+  for (size_t k = i + 4; k < s.size() && static_cast<unsigned char>(s[k]) < 0x80; ++k)
+    letters += is_alpha(s[k]);
+  return letters >= 3;
 }
 
 // A reply code at `i`: [2-5][0-5][0-9] followed by the end, a space, '-' or a tuple's ", '".
@@ -55,8 +68,6 @@ bool code_at(std::string_view s, size_t i) {
   return i + 3 == s.size() || s[i + 3] == ' ' || s[i + 3] == '-' ||
          tuple_quote(s, i + 3) != std::string_view::npos;
 }
-
-std::optional<smtp::EnhancedCode> enhanced_at(std::string_view s, size_t i, size_t* len);
 
 // Where the reply's code stands in a pasted line: at its start, or inside it after what a log
 // puts before a reply ("said: 550", "smtp;550", "'550", "#550"), or anywhere when an enhanced
@@ -83,9 +94,9 @@ size_t reply_start(std::string_view line) {
     if (!plausible) continue;
     if (line[i] == '4' || line[i] == '5') return i;
     // A 2xx/3xx inside a line is a reply only when words or its enhanced code follow: "#329
-    // (0123456789AB)" is a reference number, not a success. Nor is one glued to a field by a
-    // colon, "X=TLSv1.2:ECDHE-RSA-AES256-GCM-SHA384:256 CV=no" (a cipher's key size).
-    if (i > 1 && line[i - 1] == ':' && is_alnum(line[i - 2])) continue;
+    // (0123456789AB)" is a reference number, not a success. Nor is one glued by a colon to a
+    // number, "X=TLSv1.2:ECDHE-RSA-AES256-GCM-SHA384:256 CV=no" (a cipher's key size).
+    if (i > 1 && line[i - 1] == ':' && is_digit(line[i - 2])) continue;
     if (i > 0) {
       size_t len = 0;
       const bool words = i + 4 < line.size() && is_alpha(line[i + 4]);
