@@ -315,7 +315,8 @@ TEST(Classifier, ParsesRepliesAsPastedFromLogs) {
   EXPECT_EQ(cjk->reply.code, 550);
   EXPECT_EQ(cjk->reply.text(), "User unknown");
   // But a number after one is a number in the text: no code.
-  auto limit = parse_pasted_reply("发送失败：您今日的发送数量已超过限制（上限：500 封），请明天再试");
+  auto limit =
+      parse_pasted_reply("发送失败：您今日的发送数量已超过限制（上限：500 封），请明天再试");
   ASSERT_TRUE(limit.ok());
   EXPECT_EQ(limit->reply.code, 0);
   // A success glued to a label's colon is still a success.
