@@ -227,6 +227,19 @@ TEST(Classifier, ParsesReplyLines) {
   EXPECT_EQ(qmail->text(), "Sorry, no mailbox here by that name.");
 }
 
+// The code, enhanced code ("" for none) and, when given, the text a pasted line parses to.
+void expect_pasted(std::string_view line, uint16_t code, std::string_view enhanced,
+                   std::optional<std::string_view> text = std::nullopt) {
+  SCOPED_TRACE(line);
+  auto p = parse_pasted_reply(line);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->reply.code, code);
+  EXPECT_EQ(p->reply.enhanced ? p->reply.enhanced->str() : std::string(), enhanced);
+  if (text) {
+    EXPECT_EQ(p->reply.text(), *text);
+  }
+}
+
 TEST(Classifier, ParsesRepliesAsPastedFromLogs) {
   auto p = parse_pasted_reply(
       "host mx.example.com[192.0.2.1] said: 550-5.1.1 The email account that you tried to "
@@ -286,47 +299,29 @@ TEST(Classifier, ParsesRepliesAsPastedFromLogs) {
   auto ip = parse_pasted_reply("connect to 192.0.2.250:25: Connection refused");
   ASSERT_TRUE(ip.ok());
   EXPECT_EQ(ip->reply.code, 0);
-  // Nor is a field's value glued to it by a colon (Exim's cipher and key size): the failure
-  // that follows is read without a code, not as a 2xx success.
-  auto cipher = parse_pasted_reply(
+  // Nor is a number glued to it by a colon (Exim's cipher and key size): the failure that
+  // follows is read without a code, not as a 2xx success.
+  expect_pasted(
       "H=mx.example [192.0.2.1]:43255 X=TLSv1.2:ECDHE-RSA-AES256-GCM-SHA384:256 CV=no "
-      "rejected RCPT <a@example.net>: 192.0.2.1 is in an RBL");
-  ASSERT_TRUE(cipher.ok());
-  EXPECT_EQ(cipher->reply.code, 0);
+      "rejected RCPT <a@example.net>: 192.0.2.1 is in an RBL",
+      0, "");
   // A wrapper that names the code and quotes the reply with it again.
-  auto quoted = parse_pasted_reply(
+  expect_pasted(
       "Error: SMTP code:550 msg:550-5.7.1 [192.0.2.1] The IP is not authorized to 550-5.7.1 "
-      "send email directly to our servers.");
-  ASSERT_TRUE(quoted.ok());
-  EXPECT_EQ(quoted->reply.code, 550);
-  EXPECT_EQ(quoted->reply.enhanced->str(), "5.7.1");
-  EXPECT_EQ(quoted->reply.text(),
-            "[192.0.2.1] The IP is not authorized to send email directly to our servers.");
-  // A reply quoted in JSON ends at its closing quote, not with the fields after it.
-  auto json = parse_pasted_reply(
-      R"({"code":"EENVELOPE","response":"550 5.1.1 <a@example.net>: User unknown",)"
-      R"("responseCode":550,"command":"RCPT TO"})");
-  ASSERT_TRUE(json.ok());
-  EXPECT_EQ(json->reply.code, 550);
-  EXPECT_EQ(json->reply.text(), "<a@example.net>: User unknown");
-  // A full-width colon before the code, as Chinese and Japanese messages write it.
-  auto cjk = parse_pasted_reply("发送失败，错误：550 5.1.1 User unknown");
-  ASSERT_TRUE(cjk.ok());
-  EXPECT_EQ(cjk->reply.code, 550);
-  EXPECT_EQ(cjk->reply.text(), "User unknown");
-  // But a number after one is a number in the text: no code.
-  auto limit =
-      parse_pasted_reply("发送失败：您今日的发送数量已超过限制（上限：500 封），请明天再试");
-  ASSERT_TRUE(limit.ok());
-  EXPECT_EQ(limit->reply.code, 0);
+      "send email directly to our servers.",
+      550, "5.7.1", "[192.0.2.1] The IP is not authorized to send email directly to our servers.");
   // A success glued to a label's colon is still a success.
-  auto queued = parse_pasted_reply("SMTP code:250 msg:250 2.0.0 Ok: queued as 4F1A2");
-  ASSERT_TRUE(queued.ok());
-  EXPECT_EQ(queued->reply.code, 250);
+  expect_pasted("SMTP code:250 msg:250 2.0.0 Ok: queued as 4F1A2", 250, "2.0.0");
+  // A reply quoted in JSON ends at its closing quote, not with the fields after it.
+  expect_pasted(R"({"code":"EENVELOPE","response":"550 5.1.1 <a@example.net>: User unknown",)"
+                R"("responseCode":550,"command":"RCPT TO"})",
+                550, "5.1.1", "<a@example.net>: User unknown");
+  // A full-width colon before the code, as Chinese and Japanese messages write it; but a
+  // number after one is a number in the text.
+  expect_pasted("发送失败，错误：550 5.1.1 User unknown", 550, "5.1.1", "User unknown");
+  expect_pasted("发送失败：您今日的发送数量已超过限制（上限：500 封），请明天再试", 0, "");
   // A failure's code glued to a log's colon still counts ("said:454").
-  auto glued = parse_pasted_reply("mx.example[192.0.2.1]said:454 Transient reject");
-  ASSERT_TRUE(glued.ok());
-  EXPECT_EQ(glued->reply.code, 454);
+  expect_pasted("mx.example[192.0.2.1]said:454 Transient reject", 454, "", "Transient reject");
 }
 
 TEST(Classifier, PhrasesOutweighCodesAndHintsNameTheProvider) {
