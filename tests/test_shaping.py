@@ -314,6 +314,27 @@ class ClassifyCommand(unittest.TestCase):
         self.assertEqual(out[1]["code"], 0)
         self.assertEqual(out[2]["stage"], "rcpt")
 
+    def test_evidence_shows_what_weighed(self):
+        lines = ("rcpt\t550 5.7.1 Message lacks a valid DKIM signature for the From: domain\n"
+                 "banner\t421 4.7.0 Blorpt frazzle quux wibble\n")
+        r = subprocess.run([harness.BIN, "classify", "--json", "--evidence", "-"], input=lines,
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        words, guess = [json.loads(l) for l in r.stdout.splitlines()]
+        # An exact phrase led by far: the weights per category, and no model asked.
+        self.assertEqual(words["category"], "authentication")
+        self.assertEqual(words["phrase"], words["rule"])
+        self.assertGreater(words["evidence"]["authentication"], words["evidence"].get("policy", 0))
+        self.assertNotIn("model", words)
+        # Only codes spoke: the model's guess decides, with how sure it was.
+        self.assertEqual(guess["rule"], "model")
+        self.assertEqual(guess["model"]["category"], guess["category"])
+        self.assertTrue(0 < guess["model"]["probability"] <= 1, guess)
+        r = subprocess.run([harness.BIN, "classify", "--evidence", "x"], capture_output=True,
+                           text=True, timeout=TIMEOUT)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--evidence requires --json", r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

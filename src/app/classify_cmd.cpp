@@ -40,6 +40,31 @@ std::optional<classify::Stage> stage_named(std::string_view name) {
   return std::nullopt;
 }
 
+// What weighed in a verdict: {"evidence":{"policy":6,"reputation":10},"phrase":"…",
+// "model":{"category":"…","probability":0.93}} (the model only when it was asked).
+void add_evidence(JsonLine& j, const classify::Evidence& why) {
+  std::string weights = "{";
+  for (size_t c = 0; c < why.weight.size(); ++c) {
+    if (why.weight[c] == 0) continue;
+    if (weights.size() > 1) weights += ',';
+    weights += '"';
+    weights += classify::category_name(static_cast<classify::Category>(c));
+    weights += "\":";
+    weights += std::to_string(static_cast<int64_t>(why.weight[c]));
+  }
+  weights += '}';
+  j.raw("evidence", weights).str("phrase", why.phrase);
+  if (why.model) {
+    JsonLine m;
+    char p[32];
+    std::snprintf(p, sizeof p, "%.4f", why.model->probability);
+    m.str("category", classify::category_name(why.model->category)).raw("probability", p);
+    std::string object = m.finish();
+    while (!object.empty() && object.back() == '\n') object.pop_back();
+    j.raw("model", object);
+  }
+}
+
 // Prints one verdict; an error message when the line is not a reply. `line` is "REPLY" or
 // "STAGE<TAB>REPLY"; a log that names the stage ("in reply to RCPT TO command") names it when
 // the line does not.
@@ -62,7 +87,8 @@ std::string classify_line(const classify::Classifier& c, const ClassifyOptions& 
   in.provider = o.provider;
   in.others_open = o.others_open;
   in.context = pasted->context;
-  const classify::Verdict v = c.classify(in);
+  classify::Evidence why;
+  const classify::Verdict v = c.classify(in, o.evidence ? &why : nullptr);
   const std::string_view severity = v.category == classify::Category::kDelivered ? "none"
                                     : v.hard                                     ? "hard"
                                                                                  : "soft";
@@ -77,6 +103,7 @@ std::string classify_line(const classify::Classifier& c, const ClassifyOptions& 
         .num("code", reply.code)
         .str("enhanced", reply.enhanced ? reply.enhanced->str() : std::string())
         .str("text", reply.text());
+    if (o.evidence) add_evidence(j, why);
     std::fputs(j.finish().c_str(), stdout);
   } else {
     std::printf("%s %s %s provider=%s rule=%s stage=%s\n",

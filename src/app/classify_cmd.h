@@ -15,6 +15,7 @@ struct ClassifyOptions {
   bool others_open = false;
   std::string rules;  // "" = the built-in rules
   bool json = false;
+  bool evidence = false;  // with json: the phrases' weights per category and the model's guess
 };
 
 // 0 when every reply was read, 65 (EX_DATAERR) when a line was not a reply, 78 for bad rules.

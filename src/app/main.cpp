@@ -61,6 +61,10 @@ int main(int argc, char** argv) {
   classify->add_option("-r,--rules", co.rules,
                        "Rules file (default: the built-in etc/classify.toml and etc/phrases.toml)");
   classify->add_flag("--json", co.json, "One JSON object per reply");
+  classify->add_flag("--evidence", co.evidence,
+                     "With --json: what weighed in each verdict (phrases per category, the "
+                     "word model's guess)")
+      ->needs("--json");
 
   sluice::QueueOptions qo;
   std::string explain_id;

@@ -17,6 +17,7 @@
 // Constant after load; classify() is thread-safe.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +86,19 @@ struct Verdict {
   bool by_words = false;
 };
 
+// The word model's guess (model.h).
+struct Guess {
+  Category category = Category::kOther;
+  double probability = 0;  // how sure: the softmax of the model's scores, 0 to 1
+};
+
+// Why a verdict came out as it did, for operators and experiments (sluice classify --evidence).
+struct Evidence {
+  std::array<double, 13> weight{};  // the phrases' weight per category (index: Category)
+  std::string_view phrase;          // the heaviest phrase of the leading category ("" none)
+  std::optional<Guess> model;       // the word model's guess, when it was asked
+};
+
 class Classifier {
  public:
   Classifier();  // no rules: the code-based fallback only
@@ -101,7 +115,8 @@ class Classifier {
   static Result<Classifier> parse(std::string_view toml_text, const std::string& name);
   Status parse_more(std::string_view toml_text, const std::string& name);
 
-  Verdict classify(const Input& in) const;
+  // `why`, when given, is filled with the evidence (a rule that decides leaves it empty).
+  Verdict classify(const Input& in, Evidence* why = nullptr) const;
   // The word model for replies no words of the rules and phrases name (the built-in classifier
   // has etc/reply_model.tsv; a classifier of an operator's own rules file has none).
   void set_model(std::shared_ptr<const WordModel> model) { model_ = std::move(model); }

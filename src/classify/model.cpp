@@ -1,6 +1,7 @@
 #include "classify/model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "core/text.h"
@@ -86,7 +87,7 @@ std::vector<std::string> WordModel::features(std::string_view text, std::string_
   return out;
 }
 
-Category WordModel::predict(std::string_view text, std::string_view stage) const {
+Guess WordModel::predict(std::string_view text, std::string_view stage) const {
   std::array<double, kN> score{};
   for (const auto& f : features(text, stage)) {
     auto it = weights_.find(f);
@@ -97,7 +98,9 @@ Category WordModel::predict(std::string_view text, std::string_view stage) const
   for (size_t c = 1; c < kN; ++c) {
     if (score[c] > score[best]) best = c;
   }
-  return kOrder[best];
+  double z = 0;
+  for (double s : score) z += std::exp(s - score[best]);
+  return {kOrder[best], 1.0 / z};
 }
 
 Result<WordModel> WordModel::parse(std::string_view text, const std::string& name) {

@@ -34,7 +34,7 @@ class WordModel {
   // words), `stage` its stage name.
   static std::vector<std::string> features(std::string_view text, std::string_view stage);
   // The most likely category (ties: the first in alphabetical order of the names).
-  Category predict(std::string_view text, std::string_view stage) const;
+  Guess predict(std::string_view text, std::string_view stage) const;
 
  private:
   static constexpr size_t kN = 12;  // categories other than delivered
