@@ -20,13 +20,6 @@ std::string_view reply_model();
 namespace sluice::classify {
 namespace {
 
-// When the word model overrules words that only just decided (classify(), step 3): the
-// winner's lead is at most one content word's weight (etc/phrases.toml), and the model is at
-// least this sure. Chosen on three gatherings read with the phrases written before each: 0.6
-// to 0.8 gain about the same; a lead of 8 or more starts to overrule exact phrases.
-constexpr double kContested = 6;
-constexpr double kOverrule = 0.7;
-
 constexpr std::array<std::pair<Category, std::string_view>, 13> kCategories{{
     {Category::kDelivered, "delivered"},
     {Category::kConnectionLimit, "connection-limit"},
@@ -268,39 +261,26 @@ Verdict Classifier::classify(const Input& in, Evidence* why) const {
     if (s.best && (!win || s.total > win->total || (s.total == win->total && s.first < win->first)))
       win = &s;
   }
-  // 3. The word model. Where only codes spoke (no phrase with words, no context, no provider's
-  // own code), it guesses what the words mean. Where words decided but only just (the winner
-  // leads the next category by no more than one content word's weight), it overrules them
-  // when it is fairly sure of another category; never a throttle signal (a limit named in
-  // words is what the controller learns from). Measured on three gatherings read with the
-  // phrases written before each (scripts/reply-model-cv overrule). A guess never suspends a
-  // site; behaviour still reads the site in delivery (by_words stays false).
-  double runner_up = 0;
-  for (const Score& s : scores) {
-    if (&s != win && s.best) runner_up = std::max(runner_up, s.total);
-  }
+  // 3. Where only codes spoke (no phrase with words, no context, no provider's own code), the
+  // word model guesses what the words mean. A guess never suspends a site; behaviour still
+  // reads the site in delivery (by_words stays false). It does not overrule words, not even
+  // contested ones: measured in doc/classify.md ("The word model"), that gained nothing.
   if (why && win) {
     for (size_t c = 0; c < scores.size(); ++c) why->weight[c] = scores[c].total;
     why->phrase = win->best->name;
   }
   const bool codes_only = !win || (!win->best->when.text && !win->best->when.others_open &&
                                    win->best->when.providers.empty());
-  const bool contested = win && win->best->when.text && !win->best->when.others_open &&
-                         win->total - runner_up <= kContested &&
-                         win->best->category != Category::kConnectionLimit &&
-                         win->best->category != Category::kRateLimit;
-  if ((codes_only || contested) && model_) {
+  if (codes_only && model_) {
     std::string model_text;
     if (r.code != 0) model_text = std::to_string(r.code) + " ";
     if (r.enhanced) model_text += r.enhanced->str() + " ";
     model_text += text;
     const Guess g = model_->predict(model_text, stage_name(in.stage));
     if (why) why->model = g;
-    if (codes_only || (g.category != win->best->category && g.probability >= kOverrule)) {
-      const Action a = default_action(g.category, code_hard);
-      return decide(g.category, std::nullopt, a == Action::kSuspend ? Action::kRetry : a, "model",
-                    false);
-    }
+    const Action a = default_action(g.category, code_hard);
+    return decide(g.category, std::nullopt, a == Action::kSuspend ? Action::kRetry : a, "model",
+                  false);
   }
   if (win) {
     const Phrase& p = *win->best;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <memory>
 
 namespace sluice::classify {
@@ -49,56 +50,50 @@ TEST(WordModel, TheBuiltInClassifierGuessesOnlyWhereNoWordsDecided) {
   EXPECT_NE(v.action, Action::kSuspend);
 }
 
-TEST(WordModel, OverrulesOnlyContestedWordsAndNeverAThrottleSignal) {
+TEST(WordModel, NeverOverrulesWordsAndEvidenceSaysWhatWeighed) {
   auto c = Classifier::parse(R"(
 [[phrase]]
 name = "weak-policy"
 weight = 6
-text = 'widget|gadget'
+text = 'widget'
 category = "policy"
 [[phrase]]
 name = "exact-auth"
 weight = 10
 text = 'dkim'
 category = "authentication"
-[[phrase]]
-name = "per-hour"
-weight = 6
-text = 'per hour'
-category = "rate-limit"
 )",
                              "t.toml");
   ASSERT_TRUE(c.ok()) << c.error().message;
-  auto m = WordModel::parse(
-      "w:widget\treputation\t5\nw:dkim\treputation\t5\n"
-      "w:hour\treputation\t5\nw:gadget\treputation\t0.3\n",
-      "m.tsv");
+  auto m = WordModel::parse("w:widget\treputation\t5\nw:blorpt\tgreylist\t1\n", "m.tsv");
   ASSERT_TRUE(m.ok()) << m.error().message;
   c->set_model(std::make_shared<const WordModel>(std::move(*m)));
-  auto read = [&](const char* text, Evidence* why = nullptr) {
+  auto read = [&](const char* text, Evidence* why) {
     const auto reply = smtp::Reply::make(550, "", text);
     Input in;
     in.reply = &reply;
     return c->classify(in, why);
   };
-  // One content word's weight: the model, sure of another category, decides (never by words).
+  // Words decide, however sure the model would be; the model is not even asked.
   Evidence why;
-  const Verdict weak = read("widget", &why);
-  EXPECT_EQ(weak.category, Category::kReputation);
-  EXPECT_EQ(weak.rule, "model");
-  EXPECT_FALSE(weak.by_words);
+  const Verdict words = read("widget and dkim", &why);
+  EXPECT_EQ(words.rule, "exact-auth");
+  EXPECT_TRUE(words.by_words);
+  EXPECT_EQ(why.weight[static_cast<size_t>(Category::kAuthentication)], 10);
   EXPECT_EQ(why.weight[static_cast<size_t>(Category::kPolicy)], 6);
-  EXPECT_EQ(why.phrase, "weak-policy");
-  ASSERT_TRUE(why.model.has_value());
-  EXPECT_EQ(why.model->category, Category::kReputation);
-  EXPECT_GT(why.model->probability, 0.9);
-  // Not sure enough: the words stand, and the guess is still shown.
-  EXPECT_EQ(read("gadget", &why).rule, "weak-policy");
-  EXPECT_LT(why.model->probability, 0.7);
-  // An exact phrase leads by more than a content word: not contested.
-  EXPECT_EQ(read("dkim").rule, "exact-auth");
-  // A limit named in words is never overruled.
-  EXPECT_EQ(read("10 messages per hour").category, Category::kRateLimit);
+  EXPECT_EQ(why.weight[static_cast<size_t>(Category::kReputation)], 0);
+  EXPECT_EQ(why.phrase, "exact-auth");
+  EXPECT_FALSE(why.model.has_value());
+  EXPECT_EQ(read("widget", &why).rule, "weak-policy");
+  // No words: the model's guess decides, and says how sure it is (softmax of 1 against 11 zeros).
+  Evidence guess;
+  const Verdict v = read("blorpt", &guess);
+  EXPECT_EQ(v.rule, "model");
+  EXPECT_EQ(v.category, Category::kGreylist);
+  EXPECT_TRUE(guess.phrase.empty());
+  ASSERT_TRUE(guess.model.has_value());
+  EXPECT_EQ(guess.model->category, Category::kGreylist);
+  EXPECT_NEAR(guess.model->probability, std::exp(1.0) / (std::exp(1.0) + 11), 1e-9);
 }
 
 }  // namespace
