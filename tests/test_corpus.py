@@ -10,6 +10,7 @@ The word model (etc/reply_model.tsv) is what scripts/train-reply-model makes of 
 development split today, and sluice's predictions are the script's: the features are computed
 the same way in both.
 """
+import html
 import os
 import re
 import subprocess
@@ -81,6 +82,8 @@ WRAPPERS = {
                           f"after RCPT TO:<a@example.net>: {t}",
     "chinese app": lambda t: f"发送失败，错误：{t}",
     "upper case": lambda t: t.upper(),
+    "web page": lambda t: html.escape(t).replace("&#x27;", "\u2019"),
+    "escaped log": lambda t: "mail error: " + re.sub(r"(?<=[.!]) (?=\S)", r"\\r\\n", t, count=2),
 }
 MAX_WRAPPED_CHANGES = 0.005
 

@@ -322,6 +322,14 @@ TEST(Classifier, ParsesRepliesAsPastedFromLogs) {
   expect_pasted("发送失败：您今日的发送数量已超过限制（上限：500 封），请明天再试", 0, "");
   // A failure's code glued to a log's colon still counts ("said:454").
   expect_pasted("mx.example[192.0.2.1]said:454 Transient reject", 454, "", "Transient reject");
+  // As a web page shows it: HTML entities and typographic quotes are the reply's own characters.
+  expect_pasted("550 5.1.1 &lt;a@example.net&gt;: Recipient doesn&#39;t exist &amp; never did",
+                550, "5.1.1", "<a@example.net>: Recipient doesn't exist & never did");
+  expect_pasted("550 5.7.1 Sender\xC2\xA0" "isn’t “allowed”", 550, "5.7.1",
+                "Sender isn't \"allowed\"");
+  // As a log or JSON writer escaped it: the line breaks of a multi-line reply.
+  expect_pasted(R"(SMTP error: 550-5.1.1 No such user\r\n550 5.1.1 try again\n)", 550, "5.1.1",
+                "No such user try again");
 }
 
 TEST(Classifier, PhrasesOutweighCodesAndHintsNameTheProvider) {

@@ -221,10 +221,43 @@ std::string words_before_code(std::string_view context, bool code_followed) {
   return std::string(context);
 }
 
+// What a web page or a log does to a reply's characters, undone: HTML entities ("&lt;a@b&gt;",
+// "doesn&#39;t"), typographic quotes ("doesn’t", “…”), no-break spaces, and escapes a log or
+// JSON writer left in the text (a literal "\r\n" before "550 5.1.1 …"). A reply on the wire has
+// none of these.
+std::string undo_web_and_log_escapes(std::string_view s) {
+  static constexpr std::pair<std::string_view, std::string_view> kSame[] = {
+      {"&lt;", "<"},        {"&gt;", ">"},        {"&quot;", "\""},     {"&#34;", "\""},
+      {"&#39;", "'"},       {"&#039;", "'"},      {"&#x27;", "'"},      {"&apos;", "'"},
+      {"&nbsp;", " "},      {"&#160;", " "},      {"&amp;", "&"},       {"&#38;", "&"},
+      {"\xE2\x80\x98", "'"}, {"\xE2\x80\x99", "'"}, {"\xE2\x80\x9C", "\""},
+      {"\xE2\x80\x9D", "\""}, {"\xC2\xA0", " "},      {"\\r\\n", " "},
+      {"\\n", " "},        {"\\r", " "},        {"\\t", " "},
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    bool replaced = false;
+    if (s[i] == '&' || s[i] == '\\' || static_cast<unsigned char>(s[i]) >= 0xC2) {
+      for (const auto& [from, to] : kSame) {
+        if (s.substr(i, from.size()) == from) {
+          out.append(to);
+          i += from.size();
+          replaced = true;
+          break;
+        }
+      }
+    }
+    if (!replaced) out.push_back(s[i++]);
+  }
+  return out;
+}
+
 }  // namespace
 
-Result<PastedReply> parse_pasted_reply(std::string_view line) {
-  line = trim(line);
+Result<PastedReply> parse_pasted_reply(std::string_view pasted) {
+  const std::string undone = undo_web_and_log_escapes(pasted);
+  std::string_view line = trim(undone);
   if (line.size() >= 2 && (line.front() == '"' || line.front() == '\'') &&
       line.back() == line.front())
     line = trim(line.substr(1, line.size() - 2));
