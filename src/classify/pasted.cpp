@@ -227,12 +227,12 @@ std::string words_before_code(std::string_view context, bool code_followed) {
 // none of these.
 std::string undo_web_and_log_escapes(std::string_view s) {
   static constexpr std::pair<std::string_view, std::string_view> kSame[] = {
-      {"&lt;", "<"},        {"&gt;", ">"},        {"&quot;", "\""},     {"&#34;", "\""},
-      {"&#39;", "'"},       {"&#039;", "'"},      {"&#x27;", "'"},      {"&apos;", "'"},
-      {"&nbsp;", " "},      {"&#160;", " "},      {"&amp;", "&"},       {"&#38;", "&"},
-      {"\xE2\x80\x98", "'"}, {"\xE2\x80\x99", "'"}, {"\xE2\x80\x9C", "\""},
-      {"\xE2\x80\x9D", "\""}, {"\xC2\xA0", " "},      {"\\r\\n", " "},
-      {"\\n", " "},        {"\\r", " "},        {"\\t", " "},
+      {"&lt;", "<"},         {"&gt;", ">"},         {"&quot;", "\""},       {"&#34;", "\""},
+      {"&#39;", "'"},        {"&#039;", "'"},       {"&#x27;", "'"},        {"&apos;", "'"},
+      {"&nbsp;", " "},       {"&#160;", " "},       {"&amp;", "&"},         {"&#38;", "&"},
+      {"\xE2\x80\x98", "'"}, {"\xE2\x80\x99", "'"}, {"\xE2\x80\x9C", "\""}, {"\xE2\x80\x9D", "\""},
+      {"\xC2\xA0", " "},     {"\\r\\n", " "},       {"\\n", " "},           {"\\r", " "},
+      {"\\t", " "},
   };
   std::string out;
   out.reserve(s.size());
