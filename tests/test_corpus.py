@@ -11,6 +11,7 @@ development split today, and sluice's predictions are the script's: the features
 the same way in both.
 """
 import html
+import json
 import os
 import re
 import subprocess
@@ -83,6 +84,13 @@ WRAPPERS = {
     "chinese app": lambda t: f"发送失败，错误：{t}",
     "upper case": lambda t: t.upper(),
     "web page": lambda t: html.escape(t).replace("&#x27;", "\u2019"),
+    "exchange ndr": lambda t: "Diagnostic information for administrators: Generating server: "
+                              f"mail.example.com a@example.net Remote Server returned '{t}' "
+                              "Original message headers:",
+    "qmail log": lambda t: "delivery 42: failure: Connected_to_192.0.2.1_but_sender_was_rejected./"
+                           "Remote_host_said:_" + t.replace(" ", "_") + "/",
+    "kumomta log": lambda t: '{"type":"Bounce","response":{"code":' + t[:3] + ',"content":'
+                             + json.dumps(t[4:]) + ',"command":"."},"num_attempts":1}',
     "escaped log": lambda t: "mail error: " + re.sub(r"(?<=[.!]) (?=\S)", r"\\r\\n", t, count=2),
 }
 MAX_WRAPPED_CHANGES = 0.005

@@ -330,6 +330,24 @@ TEST(Classifier, ParsesRepliesAsPastedFromLogs) {
   // As a log or JSON writer escaped it: the line breaks of a multi-line reply.
   expect_pasted(R"(SMTP error: 550-5.1.1 No such user\r\n550 5.1.1 try again\n)", 550, "5.1.1",
                 "No such user try again");
+  // Exchange quotes the reply in its NDR, and more follows: the reply ends at its closing
+  // quote, not at an apostrophe or a quoted word inside it.
+  expect_pasted(
+      "Remote Server returned '550 5.7.1 Sender 'a@example.net' isn't allowed' Original message "
+      "headers: Received: from x",
+      550, "5.7.1", "Sender 'a@example.net' isn't allowed");
+  // qmail's log writes blanks as underscores.
+  expect_pasted(
+      "delivery 42: failure: Connected_to_192.0.2.1_but_sender_was_rejected./Remote_host_said:"
+      "_553_sorry,_your_envelope_sender_is_in_my_badmailfrom_list_(#5.7.1)/",
+      553, "", "sorry, your envelope sender is in my badmailfrom list (#5.7.1)/");
+  // KumoMTA's log keeps the reply's parts in fields.
+  expect_pasted(
+      R"({"type":"TransientFailure","response":{"code":451,"enhanced_code":{"class":4,)"
+      R"("subject":7,"detail":1},"content":"Rate \"limited\"","command":"."},"num_attempts":1})",
+      451, "4.7.1", "Rate \"limited\"");
+  expect_pasted(R"({"response":{"code":550,"enhanced_code":null,"content":"No such user"}})", 550,
+                "", "No such user");
 }
 
 TEST(Classifier, PhrasesOutweighCodesAndHintsNameTheProvider) {

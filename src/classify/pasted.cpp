@@ -26,12 +26,25 @@ size_t tuple_quote(std::string_view s, size_t after_code) {
   return s[q] == '\'' || s[q] == '"' ? q : std::string_view::npos;
 }
 
-// Where a double-quoted reply that started before `s` closes: the first unescaped '"' followed
-// by the end of the line or by what follows a JSON value (',', '}', ']', ')'); s.size() when
-// none does.
-size_t closing_quote(std::string_view s) {
+// Where a quoted reply that started before `s` closes; s.size() when it does not. A double
+// quote (JSON, a library's message) closes at the first unescaped '"' followed by the end of
+// the line or by what follows a JSON value (',', '}', ']', ')'). A single quote (Exchange's
+// "Remote Server returned '550 …' Original message headers:") closes at the last '\'' after a
+// word that the end, a blank or such punctuation follows: "doesn't" goes on, and so does a
+// quoted word inside the reply ("Sender 'x' has been blacklisted").
+size_t closing_quote(std::string_view s, char quote) {
+  if (quote == '\'') {
+    for (size_t i = s.size(); i-- > 1;) {
+      const size_t k = i + 1;
+      if (s[i] == quote && s[i - 1] != ' ' &&
+          (k == s.size() || s[k] == ' ' || s[k] == ',' || s[k] == ';' || s[k] == ')' ||
+           s[k] == ']' || s[k] == '}'))
+        return i;
+    }
+    return s.size();
+  }
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '"' || (i > 0 && s[i - 1] == '\\')) continue;
+    if (s[i] != quote || (i > 0 && s[i - 1] == '\\')) continue;
     size_t k = i + 1;
     while (k < s.size() && s[k] == ' ') ++k;
     if (k == s.size() || s[k] == ',' || s[k] == '}' || s[k] == ']' || s[k] == ')') return i;
@@ -222,9 +235,9 @@ std::string words_before_code(std::string_view context, bool code_followed) {
 }
 
 // What a web page or a log does to a reply's characters, undone: HTML entities ("&lt;a@b&gt;",
-// "doesn&#39;t"), typographic quotes ("doesn’t", “…”), no-break spaces, and escapes a log or
-// JSON writer left in the text (a literal "\r\n" before "550 5.1.1 …"). A reply on the wire has
-// none of these.
+// "doesn&#39;t"), typographic quotes ("doesn’t", “…”), no-break spaces, escapes a log or JSON
+// writer left in the text (a literal "\r\n" before "550 5.1.1 …") and qmail's underscores for
+// blanks. A reply on the wire has none of these.
 std::string undo_web_and_log_escapes(std::string_view s) {
   static constexpr std::pair<std::string_view, std::string_view> kSame[] = {
       {"&lt;", "<"},         {"&gt;", ">"},         {"&quot;", "\""},       {"&#34;", "\""},
@@ -250,13 +263,64 @@ std::string undo_web_and_log_escapes(std::string_view s) {
     }
     if (!replaced) out.push_back(s[i++]);
   }
+  // qmail's log writes a reply's blanks as underscores ("Remote_host_said:_553_sorry,_your_…"):
+  // a line with more of them than blanks is such a line.
+  const auto underscores = std::count(out.begin(), out.end(), '_');
+  if (underscores >= 4 && underscores > std::count(out.begin(), out.end(), ' '))
+    std::replace(out.begin(), out.end(), '_', ' ');
+  return out;
+}
+
+// The number after `"key":` in a JSON text (blanks allowed), or -1.
+int json_number(std::string_view s, std::string_view key, size_t from = 0) {
+  std::string quoted = "\"";
+  quoted.append(key).append("\":");
+  size_t i = s.find(quoted, from);
+  if (i == std::string_view::npos) return -1;
+  i += quoted.size();
+  while (i < s.size() && s[i] == ' ') ++i;
+  int n = -1;
+  for (; i < s.size() && is_digit(s[i]) && n < 100000; ++i) n = (n < 0 ? 0 : n * 10) + (s[i] - '0');
+  return n;
+}
+
+// A log record that keeps a reply's parts in fields (KumoMTA's "response": {"code": 451,
+// "enhanced_code": {"class": 4, "subject": 7, "detail": 1}, "content": "…"}): the reply put
+// back together as "451 4.7.1 …", or nothing when the line is no such record.
+std::optional<std::string> reply_from_fields(std::string_view line) {
+  static constexpr std::string_view kContent = "\"content\":";
+  size_t c = line.find(kContent);
+  if (line.empty() || line.front() != '{' || c == std::string_view::npos) return std::nullopt;
+  const int code = json_number(line, "code");
+  if (code < 200 || code > 599) return std::nullopt;
+  c += kContent.size();
+  while (c < line.size() && line[c] == ' ') ++c;
+  if (c >= line.size() || line[c] != '"') return std::nullopt;
+  std::string out = std::to_string(code);
+  if (const size_t e = line.find("\"enhanced_code\":"); e != std::string_view::npos) {
+    const int klass = json_number(line, "class", e), subject = json_number(line, "subject", e),
+              detail = json_number(line, "detail", e);
+    if (klass == code / 100 && subject >= 0 && detail >= 0) {
+      const int parts[] = {klass, subject, detail};
+      for (size_t k = 0; k < 3; ++k) {
+        out += k == 0 ? ' ' : '.';
+        out += std::to_string(parts[k]);
+      }
+    }
+  }
+  out += ' ';
+  for (size_t i = c + 1; i < line.size() && line[i] != '"'; ++i) {
+    if (line[i] == '\\' && i + 1 < line.size()) ++i;  // \" and \\ (\r\n were undone before)
+    out += line[i];
+  }
   return out;
 }
 
 }  // namespace
 
 Result<PastedReply> parse_pasted_reply(std::string_view pasted) {
-  const std::string undone = undo_web_and_log_escapes(pasted);
+  std::string undone = undo_web_and_log_escapes(trim(pasted));
+  if (auto fields = reply_from_fields(undone)) undone = std::move(*fields);
   std::string_view line = trim(undone);
   if (line.size() >= 2 && (line.front() == '"' || line.front() == '\'') &&
       line.back() == line.front())
@@ -283,9 +347,10 @@ Result<PastedReply> parse_pasted_reply(std::string_view pasted) {
       if (close != std::string_view::npos) rest = rest.substr(0, close);
     } else if (!rest.empty()) {
       rest.remove_prefix(1);  // ' ' or '-'
-      // A reply quoted in JSON or a library's message ("response":"550 …","responseCode":550):
-      // it ends at its closing quote.
-      if (at > 0 && line[at - 1] == '"') rest = rest.substr(0, closing_quote(rest));
+      // A reply quoted in JSON or a library's message ("response":"550 …","responseCode":550),
+      // or in Exchange's NDR: it ends at its closing quote.
+      if (at > 0 && (line[at - 1] == '"' || line[at - 1] == '\''))
+        rest = rest.substr(0, closing_quote(rest, line[at - 1]));
     }
     rest = trim(rest);
     // "SMTP code:550 msg:550-5.7.1 …": a wrapper names the code, then quotes the reply with
