@@ -9,7 +9,7 @@ corpus knows it, without telling the provider (hints and the text must find it).
 accuracy overall, by category and by provider; --misses lists what was misread. `probes` are
 invented paraphrases (tests/corpus/probes/), a robustness check apart from the real replies.
 
---agreement compares the corpus's labels of 1,705 held-out replies with a second labeller's, made
+--agreement compares the corpus's labels of the held-out replies with a second labeller's, made
 blind to the first labels and to the classifier (tests/corpus/agreement.jsonl), and reads the
 classifier on the replies both agree on: how much of the gap to 100% is the labels' own.
 """
