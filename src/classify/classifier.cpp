@@ -264,7 +264,8 @@ Verdict Classifier::classify(const Input& in, Evidence* why) const {
   // 3. Where only codes spoke (no phrase with words, no context, no provider's own code), the
   // word model guesses what the words mean. A guess never suspends a site; behaviour still
   // reads the site in delivery (by_words stays false). It does not overrule words, not even
-  // contested ones: measured in doc/classify.md ("The word model"), that gained nothing.
+  // contested ones: measured (doc/classify.md, layer 3), that gained little and picked
+  // categories no word named.
   if (why && win) {
     for (size_t c = 0; c < scores.size(); ++c) why->weight[c] = scores[c].total;
     why->phrase = win->best->name;
